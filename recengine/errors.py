@@ -1,0 +1,21 @@
+"""One small exception hierarchy; the CLI and the HTTP layer map it to messages and status codes in one place."""
+
+
+class RecengineError(Exception):
+    """Base class of every error recengine raises on purpose."""
+
+
+class InvalidInputError(RecengineError, ValueError):
+    """Input that recengine refuses: the message names what is wrong and where."""
+
+
+class NotFoundError(RecengineError, LookupError):
+    """A referenced entity (item, user, model, index, file) does not exist."""
+
+
+class ConfigurationError(RecengineError):
+    """Settings that cannot work together, or a missing required resource."""
+
+
+class DatabaseError(RecengineError):
+    """The database could not be reached, started or migrated."""

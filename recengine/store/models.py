@@ -1,0 +1,229 @@
+"""Typed ORM of recengine's state in PostgreSQL; Alembic migrations are checked against this metadata."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    REAL,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JOB_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
+INDEX_STATUSES = ("building", "ready", "failed", "retired")
+
+
+def _now() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSONB}
+
+
+class Image(Base):
+    """A content-addressed image: the bytes live in the on-disk store under their sha256."""
+
+    __tablename__ = "images"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    format: Mapped[str] = mapped_column(String(16))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    byte_size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint("width > 0 AND height > 0", name="positive_size"),
+        CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),
+    )
+
+
+class Item(Base):
+    """A catalogue item. ``external_id`` is the shop's (or the dataset's) own id and never changes."""
+
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), unique=True)
+    source: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    gender: Mapped[str | None] = mapped_column(String(32))
+    master_category: Mapped[str | None] = mapped_column(String(64))
+    sub_category: Mapped[str | None] = mapped_column(String(64))
+    article_type: Mapped[str | None] = mapped_column(String(64), index=True)
+    colour: Mapped[str | None] = mapped_column(String(64))
+    season: Mapped[str | None] = mapped_column(String(32))
+    usage: Mapped[str | None] = mapped_column(String(32))
+    year: Mapped[int | None] = mapped_column(SmallInteger)
+    attributes: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
+    image_sha256: Mapped[str | None] = mapped_column(ForeignKey("images.sha256"), index=True)
+    image_source: Mapped[str | None] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+    image: Mapped[Image | None] = relationship(lazy="joined")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), unique=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
+    created_at: Mapped[datetime] = _now()
+
+
+class Outfit(Base):
+    """An ordered set of items; ``owner_user_id`` is set when a user composed it."""
+
+    __tablename__ = "outfits"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), unique=True)
+    source: Mapped[str] = mapped_column(String(64), index=True)
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
+    created_at: Mapped[datetime] = _now()
+
+    slots: Mapped[list[OutfitItem]] = relationship(
+        order_by="OutfitItem.slot", cascade="all, delete-orphan", back_populates="outfit"
+    )
+
+
+class OutfitItem(Base):
+    __tablename__ = "outfit_items"
+
+    outfit_id: Mapped[int] = mapped_column(ForeignKey("outfits.id", ondelete="CASCADE"), primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+
+    outfit: Mapped[Outfit] = relationship(back_populates="slots")
+
+    __table_args__ = (CheckConstraint("slot >= 0", name="slot_non_negative"),)
+
+
+class Interaction(Base):
+    __tablename__ = "interactions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    weight: Mapped[float] = mapped_column(Float, server_default="1.0")
+    occurred_at: Mapped[datetime] = _now()
+
+    __table_args__ = (Index("ix_interactions_user_id_occurred_at", "user_id", "occurred_at"),)
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    family: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(128))
+    config: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
+    metrics: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
+    checkpoint_path: Mapped[str | None] = mapped_column(Text)
+    checkpoint_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (UniqueConstraint("family", "name", name="uq_model_versions_family_name"),)
+
+
+class UserPreference(Base):
+    """θu of one user under one model version; the vector's length is checked against ``dim``."""
+
+    __tablename__ = "user_preferences"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    dim: Mapped[int] = mapped_column(SmallInteger)
+    vector: Mapped[list[float]] = mapped_column(ARRAY(REAL))
+    is_prior: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    loss: Mapped[float | None] = mapped_column(Float)
+    n_examples: Mapped[int] = mapped_column(Integer, server_default="0")
+    fitted_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint(
+            "dim > 0 AND array_ndims(vector) = 1 AND array_length(vector, 1) = dim", name="vector_dim"
+        ),
+    )
+
+
+class IndexVersion(Base):
+    __tablename__ = "index_versions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    embedder_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    factory: Mapped[str] = mapped_column(String(128))
+    metric: Mapped[str] = mapped_column(String(16), server_default="ip")
+    dim: Mapped[int] = mapped_column(Integer)
+    item_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    path: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), server_default="building")
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint(f"status IN {INDEX_STATUSES!r}", name="status_known"),
+        CheckConstraint("item_count >= 0 AND dim > 0", name="counts_positive"),
+    )
+
+
+class Job(Base):
+    """A background job as the shop sees it: Celery's task id plus recengine's own progress and outcome."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    task_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), server_default="pending", index=True)
+    progress: Mapped[float] = mapped_column(Float, server_default="0")
+    message: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(f"status IN {JOB_STATUSES!r}", name="status_known"),
+        CheckConstraint("progress >= 0 AND progress <= 1", name="progress_range"),
+    )
