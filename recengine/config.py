@@ -34,16 +34,13 @@ class Settings(BaseSettings):
     database_name: str = Field(default="recengine", description="Database created on the embedded server.")
     broker_url: str | None = Field(default=None, description="Celery broker; unset means the database.")
     result_backend: str | None = Field(default=None, description="Celery results; unset means the database.")
-    data_dir: Path = Field(default_factory=default_data_dir, description="Checkpoints, indexes, images, pgdata.")
+    data_dir: Path = Field(default_factory=default_data_dir, description="Checkpoints, indexes, embedded pgdata.")
     catalogue_path: Path | None = Field(
-        default=None, description="Catalogue to import by default; unset means the first that exists of "
-        "../shared/data/myntra and /usr/share/datasets/fashion-mnist."
+        default=None,
+        description="Catalogue to import by default; unset means the first that exists of "
+        "../shared/data/myntra and /usr/share/datasets/fashion-mnist.",
     )
     device: str = Field(default="auto", description="torch device: auto, cpu, cuda, cuda:N.")
-
-    @property
-    def images_dir(self) -> Path:
-        return self.data_dir / "images"
 
     @property
     def pgdata_dir(self) -> Path:

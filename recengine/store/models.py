@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     REAL,
@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -43,15 +44,16 @@ def _now() -> Mapped[datetime]:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dict[str, Any]: JSONB}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSONB}
 
 
 class Image(Base):
-    """A content-addressed image: the bytes live in the on-disk store under their sha256."""
+    """A content-addressed image: its bytes, keyed by their sha256 (see ``recengine.store.images``)."""
 
     __tablename__ = "images"
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     format: Mapped[str] = mapped_column(String(16))
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
@@ -165,9 +167,7 @@ class UserPreference(Base):
     __tablename__ = "user_preferences"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    model_version_id: Mapped[int] = mapped_column(
-        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
-    )
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
     dim: Mapped[int] = mapped_column(SmallInteger)
     vector: Mapped[list[float]] = mapped_column(ARRAY(REAL))
     is_prior: Mapped[bool] = mapped_column(Boolean, server_default="false")
@@ -176,9 +176,7 @@ class UserPreference(Base):
     fitted_at: Mapped[datetime] = _now()
 
     __table_args__ = (
-        CheckConstraint(
-            "dim > 0 AND array_ndims(vector) = 1 AND array_length(vector, 1) = dim", name="vector_dim"
-        ),
+        CheckConstraint("dim > 0 AND array_ndims(vector) = 1 AND array_length(vector, 1) = dim", name="vector_dim"),
     )
 
 

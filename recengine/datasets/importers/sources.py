@@ -1,0 +1,82 @@
+"""Where importers read files from: a folder or a zip, addressed by the name a dataset row gives."""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from recengine.errors import InvalidInputError
+
+
+class ImageFiles:
+    """Images under a folder or inside a zip, found by their path relative to the dataset root.
+
+    Zips made by hand often add a top folder (``myntradataset/images/1.jpg``); members are therefore also
+    found by their last two path parts, so ``images/1.jpg`` resolves either way.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._zip: zipfile.ZipFile | None = None
+        self._members: dict[str, str] = {}
+        if root.is_file():
+            try:
+                self._zip = zipfile.ZipFile(root)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise InvalidInputError(f"{root}: not a readable zip archive ({exc})") from exc
+            for name in self._zip.namelist():
+                self._members.setdefault(_tail(name), name)
+                self._members.setdefault(name.rsplit("/", 1)[-1], name)
+        elif not root.is_dir():
+            raise InvalidInputError(f"{root}: no such image folder or zip")
+
+    def read(self, name: str) -> bytes:
+        """Bytes of ``name``; raises ``FileNotFoundError`` when absent."""
+        if self._zip is None:
+            return (self.root / name).read_bytes()
+        member = self._members.get(_tail(name)) or self._members.get(name.rsplit("/", 1)[-1])
+        if member is None:
+            raise FileNotFoundError(name)
+        try:
+            return self._zip.read(member)
+        except (zipfile.BadZipFile, EOFError) as exc:
+            raise InvalidInputError(f"{self.root}: member {member} is damaged ({exc})") from exc
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+
+def _tail(name: str) -> str:
+    """The last two parts of a posix path: ``a/images/1.jpg`` -> ``images/1.jpg``."""
+    return "/".join(name.rsplit("/", 2)[-2:])
+
+
+def read_csv_rows(path: Path, *, known: set[str], required: set[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield ``(line number, row)``; unknown or missing columns raise, ragged rows yield a ``__error__`` key."""
+    try:
+        fh = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot open ({exc})") from exc
+    with fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            raise InvalidInputError(f"{path}: empty file, expected a header row")
+        header = [h.strip() for h in header]
+        unknown = [h for h in header if h not in known]
+        if unknown:
+            raise InvalidInputError(f"{path}: unknown column(s) {unknown}; expected some of {sorted(known)}")
+        missing = required - set(header)
+        if missing:
+            raise InvalidInputError(f"{path}: missing required column(s) {sorted(missing)}")
+        for values in reader:
+            if not values:
+                continue
+            line = reader.line_num
+            if len(values) != len(header):
+                yield line, {"__error__": f"row has {len(values)} fields, the header has {len(header)}"}
+                continue
+            yield line, {k: v.strip() for k, v in zip(header, values, strict=True)}
