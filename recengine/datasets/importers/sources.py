@@ -13,8 +13,9 @@ from recengine.errors import InvalidInputError
 class ImageFiles:
     """Images under a folder or inside a zip, found by their path relative to the dataset root.
 
-    Zips made by hand often add a top folder (``myntradataset/images/1.jpg``); members are therefore also
-    found by their last two path parts, so ``images/1.jpg`` resolves either way.
+    Zips made by hand often add a top folder (``myntradataset/images/1.jpg``) and rows name files relative to
+    the dataset (``images/1.jpg``) or to the image folder (``1.jpg``); a name is therefore also looked up by its
+    last two parts and by its file name, so every one of these resolves.
     """
 
     def __init__(self, root: Path) -> None:
@@ -35,7 +36,10 @@ class ImageFiles:
     def read(self, name: str) -> bytes:
         """Bytes of ``name``; raises ``FileNotFoundError`` when absent."""
         if self._zip is None:
-            return (self.root / name).read_bytes()
+            try:
+                return (self.root / name).read_bytes()
+            except FileNotFoundError:
+                return (self.root / name.rsplit("/", 1)[-1]).read_bytes()
         member = self._members.get(_tail(name)) or self._members.get(name.rsplit("/", 1)[-1])
         if member is None:
             raise FileNotFoundError(name)

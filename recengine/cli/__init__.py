@@ -1,0 +1,37 @@
+"""The ``recengine`` command line; commands only parse arguments and call the library."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from recengine.cli import data, db
+from recengine.cli.common import err_console
+from recengine.errors import RecengineError
+
+app = typer.Typer(
+    help="recengine: generate-then-retrieve fashion recommendation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(data.import_app, name="import")
+app.add_typer(data.catalogue_app, name="catalogue")
+app.command("demo")(data.demo)
+
+
+@app.callback()
+def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail.")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except RecengineError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise SystemExit(2) from None

@@ -1,0 +1,1 @@
+"""Celery workers of recengine: the app factory and thin, idempotent tasks (added with the indexing jobs)."""
