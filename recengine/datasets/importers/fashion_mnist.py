@@ -15,7 +15,8 @@ from numpy.typing import NDArray
 from PIL import Image as PILImage
 from sqlalchemy.orm import Session
 
-from recengine.datasets.importers.base import CatalogueWriter, ImportReport, ItemRecord, ProgressCallback
+from recengine.datasets.importers.base import CatalogueWriter
+from recengine.datasets.importers.records import ImportReport, ItemRecord, ProgressCallback
 from recengine.errors import InvalidInputError
 
 SOURCE = "fashion-mnist"

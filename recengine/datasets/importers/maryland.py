@@ -15,22 +15,18 @@ An outfit keeps the items that could be imported, provided at least two remain.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from recengine.datasets.importers.base import (
-    CatalogueWriter,
-    ImportReport,
-    ItemRecord,
-    OutfitRecord,
-    ProgressCallback,
-    write_outfits,
-)
-from recengine.datasets.importers.csv_generic import file_loader, oversized_field
-from recengine.datasets.importers.polyvore import json_id, load_json
+from recengine.datasets.importers.base import CatalogueWriter, write_outfits
+from recengine.datasets.importers.checks import bad_text, field_problem
+from recengine.datasets.importers.polyvore import json_id, load_json, split_file
+from recengine.datasets.importers.records import ImportReport, ItemRecord, OutfitRecord, ProgressCallback
+from recengine.datasets.importers.sources import file_loader
 from recengine.errors import InvalidInputError
 
 SOURCE = "maryland-polyvore"
@@ -42,7 +38,7 @@ OUTFIT_CHUNK = 2000
 
 @dataclass(slots=True)
 class ParsedOutfit:
-    """One outfit of the split file and the refs of its items, in slot order."""
+    """One outfit of the split file: its outfit-level fields, raw item entries and item records in slot order."""
 
     set_id: str
     ref: str
@@ -64,7 +60,7 @@ def load_categories(path: Path) -> dict[int, str]:
         if not line.strip():
             continue
         parts = line.split(maxsplit=1)
-        if len(parts) != 2 or not parts[0].isdigit():
+        if len(parts) != 2 or not (parts[0].isascii() and parts[0].isdigit()):
             raise InvalidInputError(f"{path}:{number}: expected '<id> <name>', found {line!r:.80}")
         out.setdefault(int(parts[0]), parts[1].strip())
     return out
@@ -74,7 +70,8 @@ def _number(value: object, kind: type[int] | type[float]) -> int | float | None:
     """``value`` as ``kind`` when it is a JSON number (or null); raises ValueError otherwise."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # NaN and Infinity parse (Python's json accepts them) but are not JSON, so JSONB would reject them.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(repr(value)[:40])
     if kind is int and not float(value).is_integer():
         raise ValueError(repr(value)[:40])
@@ -101,7 +98,7 @@ def _item(raw: object, ref: str, set_id: str, root: Path, categories: dict[int, 
         attributes={"price": price, "likes": likes, "categoryid": category},
         image_source=photo, load_image=file_loader(root / photo, photo),
     )  # fmt: skip
-    return oversized_field(record) or record
+    return field_problem(record) or record
 
 
 def _outfit(entry: object, ref: str) -> ParsedOutfit | str:
@@ -121,6 +118,8 @@ def _outfit(entry: object, ref: str) -> ParsedOutfit | str:
         return f"outfit {set_id!r}: likes and views must be numbers, found {exc}"
     name = entry.get("name")
     attributes = {"name": name if isinstance(name, str) else None, "likes": likes, "views": views}
+    if bad_text(attributes):
+        return f"outfit {set_id!r}: name contains a NUL character or invalid Unicode"
     return ParsedOutfit(set_id=set_id, ref=ref, attributes=attributes, raw_items=raw_items)
 
 
@@ -149,7 +148,7 @@ def parse(
         raise InvalidInputError(f"{path}: expected a JSON list of outfits, found {type(doc).__name__}")
     seen: dict[str, str] = {}
     out: list[ParsedOutfit] = []
-    for n, entry in enumerate(doc[:limit] if limit is not None else doc):
+    for n, entry in enumerate(doc[: max(limit, 0)] if limit is not None else doc):
         outfit = _outfit(entry, f"{path.name}[{n}]")
         if isinstance(outfit, str):
             report.skip(f"{path.name}[{n}]", outfit)
@@ -186,12 +185,10 @@ def import_maryland_polyvore(
     Raises:
         InvalidInputError: The split file or ``category_id.txt`` is missing, unreadable or malformed.
     """
-    split_file = path / f"{split}_no_dup.json"
-    if not split_file.is_file():
-        raise InvalidInputError(f"{path}: no {split}_no_dup.json (a Maryland Polyvore split file)")
+    file = split_file(path, f"{split}_no_dup.json", split, "a Maryland Polyvore split file")
     report = ImportReport(source=SOURCE)
     categories = load_categories(path / "category_id.txt")
-    outfits = parse(load_json(split_file), split_file, path, categories, report, limit)
+    outfits = parse(load_json(file), file, path, categories, report, limit)
     total = sum(len(o.items) for o in outfits) + len(outfits)
     done = reported = 0
     with CatalogueWriter(session=session, report=report) as writer:

@@ -8,10 +8,13 @@ articleType, baseColour, season, year, usage, productDisplayName`` and optionall
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from recengine.datasets.importers.base import CatalogueWriter, ImportReport, ItemRecord, ProgressCallback
+from recengine.datasets.importers.base import CatalogueWriter
+from recengine.datasets.importers.checks import parse_year
+from recengine.datasets.importers.records import ImportReport, ItemRecord, ProgressCallback
 from recengine.datasets.importers.sources import ImageFiles, read_csv_rows
 from recengine.errors import InvalidInputError
 
@@ -28,16 +31,6 @@ def _find(root: Path, names: tuple[str, ...], what: str) -> Path:
         if (root / name).exists():
             return root / name
     raise InvalidInputError(f"{root}: no {what} found (looked for {', '.join(names)})")
-
-
-def _year(raw: str) -> int | None:
-    # Kaggle writes years as floats ("2011.0") and leaves some empty.
-    if not raw:
-        return None
-    value = int(float(raw))
-    if not 1900 <= value <= 2100:
-        raise ValueError(f"year {raw!r} out of range")
-    return value
 
 
 def count_rows(path: Path) -> int:
@@ -68,12 +61,12 @@ def import_myntra(
                 if "__error__" in row:
                     report.skip(ref, row["__error__"])
                     continue
-                fields = {COLUMNS[k]: (v or None) for k, v in row.items() if k not in ("year", "image")}
+                fields: dict[str, Any] = {COLUMNS[k]: (v or None) for k, v in row.items() if k not in ("year", "image")}
                 if not fields.get("external_id"):
                     report.skip(ref, "empty id")
                     continue
                 try:
-                    year = _year(row.get("year", ""))
+                    year = parse_year(row.get("year", ""))
                 except ValueError as exc:
                     report.skip(ref, f"bad year: {exc}")
                     continue

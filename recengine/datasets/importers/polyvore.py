@@ -24,21 +24,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from recengine.datasets.importers.base import (
-    CatalogueWriter,
-    ImportReport,
-    ItemRecord,
-    OutfitRecord,
-    ProgressCallback,
-    write_outfits,
-)
-from recengine.datasets.importers.csv_generic import file_loader, oversized_field
+from recengine.datasets.importers.base import CatalogueWriter, write_outfits
+from recengine.datasets.importers.checks import bad_text, field_problem
+from recengine.datasets.importers.records import ImportReport, ItemRecord, OutfitRecord, ProgressCallback
+from recengine.datasets.importers.sources import file_loader
 from recengine.errors import InvalidInputError
 
 SOURCE = "polyvore-outfits"
 PREFIX = "polyvore:"
 #: Outfits handed to ``write_outfits`` at once: bounds its IN lists and lets progress move.
 OUTFIT_CHUNK = 2000
+#: Longest dataset id accepted (real ones have under 20 characters; external ids hold 128).
+MAX_ID = 100
 
 
 @dataclass(slots=True)
@@ -62,14 +59,27 @@ def load_json(path: Path) -> Any:
 
 
 def json_id(value: object) -> str | None:
-    """An id written as a JSON string or integer, as text; None for anything else (bools are not ids)."""
-    if isinstance(value, bool):
+    """An id written as a JSON string or integer, as text; None for anything else.
+
+    Bools are not ids; ids longer than :data:`MAX_ID` or holding text PostgreSQL cannot store are refused
+    here, so that every external id built from them fits its column.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | str):
         return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
+    text = str(value).strip()
+    if not text or len(text) > MAX_ID or bad_text(text):
+        return None
+    return text
+
+
+def split_file(path: Path, name: str, split: str, what: str) -> Path:
+    """``path / name`` after checking that ``split`` is a plain name (it is spliced into a file name)."""
+    if not split or not all(c.isalnum() or c in "-_" for c in split):
+        raise InvalidInputError(f"split must be a plain name such as 'train' or 'valid', got {split!r}")
+    file = path / name
+    if not file.is_file():
+        raise InvalidInputError(f"{path}: no {name} ({what})")
+    return file
 
 
 def _parse_outfit(entry: object) -> tuple[str, list[str]] | str:
@@ -100,7 +110,7 @@ def parse_outfits(doc: object, path: Path, report: ImportReport, limit: int | No
         raise InvalidInputError(f"{path}: expected a JSON list of outfits, found {type(doc).__name__}")
     seen: dict[str, str] = {}
     out: list[ParsedOutfit] = []
-    for n, entry in enumerate(doc[:limit] if limit is not None else doc):
+    for n, entry in enumerate(doc[: max(limit, 0)] if limit is not None else doc):
         ref = f"{path.name}[{n}]"
         parsed = _parse_outfit(entry)
         if isinstance(parsed, str):
@@ -151,8 +161,8 @@ def _categories(path: Path) -> dict[str, tuple[str | None, str | None]]:
     return out
 
 
-def _item_records(path: Path, split: str, outfits: list[ParsedOutfit]) -> list[ItemRecord]:
-    """One record per distinct item, in order of first appearance (an item is shared by many outfits)."""
+def _item_records(path: Path, split: str, outfits: list[ParsedOutfit]) -> dict[str, ItemRecord]:
+    """Item id -> its record, one per distinct item in order of first appearance (items are shared)."""
     item_cat = _category_map(path, split)
     categories = _categories(path)
     images = path / "images"
@@ -174,7 +184,26 @@ def _item_records(path: Path, split: str, outfits: list[ParsedOutfit]) -> list[I
                 image_source=f"images/{photo}" if has_photo else None,
                 load_image=file_loader(images / photo, f"images/{photo}") if has_photo else None,
             )  # fmt: skip
-    return list(records.values())
+    return records
+
+
+def _ready_outfits(
+    outfits: list[ParsedOutfit], records: dict[str, ItemRecord], report: ImportReport
+) -> list[OutfitRecord]:
+    """Outfit records of the outfits whose items were all accepted; the others are skipped with the reason."""
+    failed = {s.ref for s in report.skipped}
+    ready: list[OutfitRecord] = []
+    for outfit in outfits:
+        bad = next((i for i in outfit.item_ids if records[i].ref in failed), None)
+        if bad is not None:
+            # An outfit missing a piece is not the outfit its author made; keep it out rather than shorten it.
+            report.skip(outfit.ref, f"outfit {outfit.set_id!r} uses item {bad!r}, which was skipped")
+            continue
+        ready.append(
+            OutfitRecord(external_id=PREFIX + outfit.set_id, source=SOURCE, ref=outfit.ref,
+                         item_external_ids=[PREFIX + i for i in outfit.item_ids])
+        )  # fmt: skip
+    return ready
 
 
 def import_polyvore_outfits(
@@ -200,35 +229,21 @@ def import_polyvore_outfits(
     Raises:
         InvalidInputError: A file is missing, unreadable or malformed; nothing is written then.
     """
-    split_file = path / f"{split}.json"
-    if not split_file.is_file():
-        raise InvalidInputError(f"{path}: no {split}.json (a Polyvore Outfits split file)")
+    file = split_file(path, f"{split}.json", split, "a Polyvore Outfits split file")
     report = ImportReport(source=SOURCE)
-    outfits = parse_outfits(load_json(split_file), split_file, report, limit)
+    outfits = parse_outfits(load_json(file), file, report, limit)
     records = _item_records(path, split, outfits)
     total = len(records) + len(outfits)
     with CatalogueWriter(session=session, report=report) as writer:
-        for done, record in enumerate(records, start=1):
-            reason = oversized_field(record)
+        for done, record in enumerate(records.values(), start=1):
+            reason = field_problem(record)
             if reason is not None:
                 report.skip(record.ref, reason)
             else:
                 writer.add(record)
             if progress is not None and done % 1000 == 0:
                 progress(done, total)
-    refs = {r.external_id.removeprefix(PREFIX): r.ref for r in records}
-    failed = {s.ref for s in report.skipped}
-    ready: list[OutfitRecord] = []
-    for outfit in outfits:
-        bad = next((i for i in outfit.item_ids if refs[i] in failed), None)
-        if bad is not None:
-            # An outfit missing a piece is not the outfit its author made; keep it out rather than shorten it.
-            report.skip(outfit.ref, f"outfit {outfit.set_id!r} uses item {bad!r}, which was skipped")
-            continue
-        ready.append(
-            OutfitRecord(external_id=PREFIX + outfit.set_id, source=SOURCE, ref=outfit.ref,
-                         item_external_ids=[PREFIX + i for i in outfit.item_ids])
-        )  # fmt: skip
+    ready = _ready_outfits(outfits, records, report)
     for start in range(0, len(ready), OUTFIT_CHUNK):
         write_outfits(session=session, outfits=ready[start : start + OUTFIT_CHUNK], report=report)
         if progress is not None:

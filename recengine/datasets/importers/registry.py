@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from recengine.config import DEBIAN_FASHION_MNIST, SHARED_MYNTRA, Settings
-from recengine.datasets.importers.base import ImportReport, ItemRecord, OutfitRecord, ProgressCallback
 from recengine.datasets.importers.csv_generic import import_csv
 from recengine.datasets.importers.fashion_mnist import import_fashion_mnist
 from recengine.datasets.importers.maryland import import_maryland_polyvore
 from recengine.datasets.importers.myntra import import_myntra
 from recengine.datasets.importers.polyvore import import_polyvore_outfits
+from recengine.datasets.importers.records import ImportReport
 from recengine.errors import ConfigurationError
 
 #: format name -> importer(path, *, session, progress, limit, ...)
@@ -63,10 +63,3 @@ def run_import(fmt: str, path: Path, **kwargs: Any) -> ImportReport:
     except KeyError:
         raise ConfigurationError(f"unknown import format {fmt!r}; known: {', '.join(IMPORTERS)}") from None
     return importer(path, **kwargs)
-
-
-__all__ = [
-    "IMPORTERS", "ImportReport", "ItemRecord", "OutfitRecord", "ProgressCallback", "default_catalogue",
-    "detect_format", "import_csv", "import_fashion_mnist", "import_maryland_polyvore", "import_myntra",
-    "import_polyvore_outfits", "run_import",
-]  # fmt: skip

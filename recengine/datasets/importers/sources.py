@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from recengine.errors import InvalidInputError
 
@@ -53,34 +54,54 @@ class ImageFiles:
             self._zip.close()
 
 
+def file_loader(path: Path, shown: str) -> Callable[[], bytes]:
+    """A lazy reader of ``path``; unreadable files become skips (``shown`` names them in the reason)."""
+
+    def load() -> bytes:
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise  # the writer reports it as "missing image"
+        except OSError as exc:
+            raise InvalidInputError(f"image {shown}: cannot read ({exc.strerror or exc})") from exc
+
+    return load
+
+
 def _tail(name: str) -> str:
     """The last two parts of a posix path: ``a/images/1.jpg`` -> ``images/1.jpg``."""
     return "/".join(name.rsplit("/", 2)[-2:])
 
 
 def read_csv_rows(path: Path, *, known: set[str], required: set[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield ``(line number, row)``; unknown or missing columns raise, ragged rows yield a ``__error__`` key."""
+    """Yield ``(line number, row)``; a bad header or an unreadable file raises, ragged rows get ``__error__``."""
     try:
-        fh = path.open(newline="", encoding="utf-8-sig")
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            yield from _rows(csv.reader(fh), path, known=known, required=required)
     except OSError as exc:
         raise InvalidInputError(f"{path}: cannot open ({exc})") from exc
-    with fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise InvalidInputError(f"{path}: empty file, expected a header row")
-        header = [h.strip() for h in header]
-        unknown = [h for h in header if h not in known]
-        if unknown:
-            raise InvalidInputError(f"{path}: unknown column(s) {unknown}; expected some of {sorted(known)}")
-        missing = required - set(header)
-        if missing:
-            raise InvalidInputError(f"{path}: missing required column(s) {sorted(missing)}")
-        for values in reader:
-            if not values:
-                continue
-            line = reader.line_num
-            if len(values) != len(header):
-                yield line, {"__error__": f"row has {len(values)} fields, the header has {len(header)}"}
-                continue
-            yield line, {k: v.strip() for k, v in zip(header, values, strict=True)}
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{path}: not a readable UTF-8 CSV file ({exc})") from exc
+
+
+def _rows(reader: Any, path: Path, *, known: set[str], required: set[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    header = next(reader, None)
+    if header is None:
+        raise InvalidInputError(f"{path}: empty file, expected a header row")
+    header = [h.strip() for h in header]
+    unknown = [h for h in header if h not in known]
+    if unknown:
+        raise InvalidInputError(f"{path}: unknown column(s) {unknown}; expected some of {sorted(known)}")
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise InvalidInputError(f"{path}: column(s) {repeated} appear more than once")
+    missing = required - set(header)
+    if missing:
+        raise InvalidInputError(f"{path}: missing required column(s) {sorted(missing)}")
+    for values in reader:
+        if not values:
+            continue
+        if len(values) != len(header):
+            yield reader.line_num, {"__error__": f"row has {len(values)} fields, the header has {len(header)}"}
+            continue
+        yield reader.line_num, {k: v.strip() for k, v in zip(header, values, strict=True)}

@@ -1,0 +1,103 @@
+"""The command line as a user runs it: separate processes on the embedded default."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from recengine.cli import app
+from tests.test_import_myntra import _jpeg, _small_catalogue
+
+ROWS = [
+    "c1,Men,Apparel,Topwear,Tshirts,Red,Summer,2012,Casual,Red Tee",
+    "c2,Women,Apparel,Bottomwear,Jeans,Blue,Fall,2013,Casual,Blue Jeans",
+    "c3,Women,Apparel,Bottomwear,Jeans,Black,Fall,2013,Casual,Black Jeans",
+]
+
+
+def _recengine(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-c", "from recengine.cli import main; main()", *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def user_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECENGINE_")}
+    env.update(RECENGINE_DATA_DIR=str(tmp_path / "data"), COLUMNS="200")
+    return env
+
+
+def _server_running(data_dir: Path) -> bool:
+    pid_file = data_dir / "pgdata" / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().split()[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_embedded_server_survives_restarts_and_keeps_its_data(user_env: dict[str, str], tmp_path: Path) -> None:
+    images = {f"c{i}.jpg": _jpeg((40 * i, 10, 10)) for i in (1, 2, 3)}
+    catalogue = _small_catalogue(tmp_path / "catalogue", ROWS, images)
+    data_dir = Path(user_env["RECENGINE_DATA_DIR"])
+
+    stale = _recengine("import", "myntra", str(catalogue), env=user_env)
+    assert stale.returncode == 2 and "recengine db upgrade" in stale.stderr
+
+    assert _recengine("db", "upgrade", env=user_env).returncode == 0
+    assert not _server_running(data_dir), "the embedded server must stop when the last recengine process exits"
+    imported = _recengine("import", "myntra", str(catalogue), env=user_env)
+    assert imported.returncode == 0, imported.stderr
+    assert "items" in imported.stdout and "3" in imported.stdout
+
+    stats = _recengine("catalogue", "stats", env=user_env)
+    assert stats.returncode == 0, stats.stderr
+    assert "Jeans" in stats.stdout and "3 items (3 active)" in stats.stdout
+    status = _recengine("db", "status", env=user_env)
+    assert status.returncode == 0 and "up to date" in status.stdout and "embedded" in status.stdout
+    assert not _server_running(data_dir)
+
+
+def test_demo_runs_the_main_job_on_a_configured_catalogue(user_env: dict[str, str], tmp_path: Path) -> None:
+    catalogue = _small_catalogue(tmp_path / "cat", ROWS, {f"c{i}.jpg": _jpeg((9, 9, 9 * i)) for i in (1, 2, 3)})
+    user_env["RECENGINE_CATALOGUE_PATH"] = str(catalogue)
+    demo = _recengine("demo", env=user_env)
+    assert demo.returncode == 0, demo.stderr
+    assert "catalogue: myntra" in demo.stdout and "3 items (3 active)" in demo.stdout
+    again = _recengine("demo", env=user_env)
+    assert again.returncode == 0 and "3 items (3 active)" in again.stdout  # idempotent: no duplicates
+
+
+def test_missing_catalogue_gives_a_clear_message(user_env: dict[str, str], tmp_path: Path) -> None:
+    user_env["RECENGINE_CATALOGUE_PATH"] = str(tmp_path / "nowhere")
+    result = _recengine("demo", env=user_env)
+    assert result.returncode == 2
+    assert "RECENGINE_CATALOGUE_PATH" in result.stderr and "does not exist" in result.stderr
+
+
+def _commands(group: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    import typer.main
+
+    click_group = typer.main.get_command(group) if not hasattr(group, "commands") else group  # type: ignore[arg-type]
+    out = [prefix]
+    for name, cmd in click_group.commands.items():  # type: ignore[attr-defined]
+        out += _commands(cmd, (*prefix, name)) if hasattr(cmd, "commands") else [(*prefix, name)]
+    return out
+
+
+def test_help_everywhere() -> None:
+    runner = CliRunner()
+    commands = _commands(app)
+    assert ("import", "maryland-polyvore") in commands and ("db", "status") in commands
+    for cmd in commands:
+        result = runner.invoke(app, [*cmd, "--help"])
+        assert result.exit_code == 0, (cmd, result.output)
+        assert "Usage" in result.output

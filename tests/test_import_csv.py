@@ -1,0 +1,159 @@
+"""The generic CSV importer on small catalogues made with real Myntra photos (read from the shared zip)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from recengine.datasets.importers.csv_generic import import_csv
+from recengine.errors import InvalidInputError
+from recengine.store.models import Image, Item
+from tests.conftest import MYNTRA, require
+
+pytestmark = pytest.mark.db
+
+PHOTOS = ("1163", "1164", "1165", "1525", "1528")
+HEADER = "id,image,name,gender,master_category,sub_category,article_type,colour,season,usage,year"
+ROWS = [
+    "1163,photos/1163.jpg,Nike Jersey,Men,Apparel,Topwear,Tshirts,Blue,Summer,Sports,2011.0",
+    "1164,photos/1164.jpg,Nike T20 Jersey,Men,Apparel,Topwear,Tshirts,Blue,Winter,Sports,2015",
+    "1165,./photos/1165.jpg,,,,,,,,,",
+    "1163,photos/1164.jpg,Again,Men,Apparel,Topwear,Tshirts,Blue,Summer,Sports,2011",
+    "9999,photos/9999.jpg,Ghost,Men,Apparel,Topwear,Tshirts,Blue,Summer,Sports,2011",
+    "1525,photos/broken.jpg,Broken,Men,Apparel,Topwear,Tshirts,Blue,Summer,Sports,2011",
+    "1528,photos/1528.jpg,Short row",
+    "2001,photos/1525.jpg,Bad year,Men,Apparel,Topwear,Tshirts,Blue,Summer,Sports,20x1",
+    "2002,photos/1525.jpg,Half year,Men,Apparel,Topwear,Tshirts,Blue,Summer,Sports,2011.5",
+    "2003,../outside.jpg,Escapes,Men,Apparel,Topwear,Tshirts,Blue,Summer,Sports,2011",
+    f"2004,photos/1525.jpg,Long type,Men,Apparel,Topwear,{'x' * 65},Blue,Summer,Sports,2011",
+    ",photos/1525.jpg,No id,Men,Apparel,Topwear,Tshirts,Blue,Summer,Sports,2011",
+    "2005,photos,A folder,Men,Apparel,Topwear,Tshirts,Blue,Summer,Sports,2011",
+    '1528,photos/1528.jpg,"Puma Shoe, black",Unisex,Footwear,Shoes,Casual Shoes,Black,Fall,Casual,2012',
+]
+EXPECTED_SKIPS = [
+    ("catalogue.csv:8", "row has 3 fields, the header has 11"),
+    ("catalogue.csv:9", "bad year: '20x1' is not a number"),
+    ("catalogue.csv:10", "bad year: '2011.5' is not a year between 1900 and 2100"),
+    ("catalogue.csv:11", "image path '../outside.jpg' is not inside the CSV's folder"),
+    ("catalogue.csv:12", "article_type is 65 characters long, the limit is 64"),
+    ("catalogue.csv:13", "empty id"),
+    ("catalogue.csv:5", "duplicate id '1163' (first seen at catalogue.csv:2)"),
+    ("catalogue.csv:6", "missing image photos/9999.jpg"),
+    ("catalogue.csv:7", "image photos/broken.jpg: not a readable image"),
+    ("catalogue.csv:14", "image photos: cannot read"),
+]
+
+
+@pytest.fixture(scope="module")
+def photos() -> dict[str, bytes]:
+    """A few real catalogue photos, read straight from the shared zip (never copied into the repository)."""
+    with zipfile.ZipFile(require(MYNTRA) / "images.zip") as zf:
+        return {name: zf.read(f"images/{name}.jpg") for name in PHOTOS}
+
+
+def _catalogue(root: Path, photos: dict[str, bytes], rows: list[str] = ROWS, header: str = HEADER) -> Path:
+    (root / "photos").mkdir(parents=True, exist_ok=True)
+    for name, data in photos.items():
+        (root / "photos" / f"{name}.jpg").write_bytes(data)
+    (root / "photos" / "broken.jpg").write_bytes(b"this is not a jpeg at all" * 4)
+    csv_path = root / "catalogue.csv"
+    csv_path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return csv_path
+
+
+def _skips(report: Any) -> list[tuple[str, str]]:
+    # The decoder's or the OS's own words, in brackets at the end, vary between versions.
+    return [(s.ref, s.reason.split(" (", 1)[0] if s.reason.startswith("image ") else s.reason) for s in report.skipped]
+
+
+def test_rows_are_imported_or_skipped_with_their_reason(session: Session, tmp_path: Path, photos: dict) -> None:
+    csv_path = _catalogue(tmp_path / "shop", photos)
+    report = import_csv(csv_path, session=session, source="my-shop")
+
+    assert _skips(report) == EXPECTED_SKIPS
+    assert (report.items.added, report.items.updated, report.items.unchanged) == (4, 0, 0)
+    items = {i.external_id: i for i in session.scalars(select(Item).where(Item.source == "my-shop"))}
+    assert sorted(items) == ["1163", "1164", "1165", "1528"]
+
+    shoe = items["1528"]
+    assert (shoe.name, shoe.gender, shoe.master_category, shoe.sub_category, shoe.article_type) == (
+        "Puma Shoe, black", "Unisex", "Footwear", "Shoes", "Casual Shoes",
+    )  # fmt: skip
+    assert (shoe.colour, shoe.season, shoe.usage, shoe.year, shoe.image_source) == (
+        "Black", "Fall", "Casual", 2012, "photos/1528.jpg",
+    )  # fmt: skip
+    assert (items["1163"].year, items["1164"].year, items["1165"].year) == (2011, 2015, None)
+    # Empty cells are NULLs, and "./photos/x" is stored normalised.
+    bare = items["1165"]
+    assert (bare.name, bare.gender, bare.article_type, bare.image_source) == (None, None, None, "photos/1165.jpg")
+    assert bare.image is not None
+    assert bare.image.data == photos["1165"]
+    assert (bare.image.format, bare.image.width, bare.image.height) == ("JPEG", 60, 80)
+    assert session.scalar(select(func.count()).select_from(Image)) == 4
+
+
+def test_reimport_is_idempotent_and_counts_changed_rows(session: Session, tmp_path: Path, photos: dict) -> None:
+    csv_path = _catalogue(tmp_path / "shop", photos)
+    import_csv(csv_path, session=session)
+
+    again = import_csv(csv_path, session=session)
+    assert _skips(again) == EXPECTED_SKIPS
+    assert (again.items.added, again.items.updated, again.items.unchanged) == (0, 0, 4)
+
+    rows = list(ROWS)
+    rows[0] = rows[0].replace("Nike Jersey", "Nike Team India Jersey")
+    rows[2] = "1165,photos/1163.jpg,,,,,,,,,"  # a new photo for an item is a change too
+    _catalogue(tmp_path / "shop", photos, rows)
+    third = import_csv(csv_path, session=session)
+    assert (third.items.added, third.items.updated, third.items.unchanged) == (0, 2, 2)
+    assert session.scalars(select(Item.name).where(Item.external_id == "1163")).one() == "Nike Team India Jersey"
+    assert session.scalar(select(func.count()).select_from(Item)) == 4
+
+
+def test_limit_and_progress(session: Session, tmp_path: Path, photos: dict) -> None:
+    csv_path = _catalogue(tmp_path / "shop", photos)
+    calls: list[tuple[int, int | None]] = []
+    report = import_csv(csv_path, session=session, limit=2, progress=lambda d, t: calls.append((d, t)))
+    assert report.items.added == 2
+    assert report.skipped == []
+    assert calls == [(2, 2)]
+
+
+def test_unknown_column_fails_naming_it(session: Session, tmp_path: Path, photos: dict) -> None:
+    csv_path = _catalogue(tmp_path / "shop", photos, ["1163,photos/1163.jpg,10"], header="id,image,price")
+    with pytest.raises(InvalidInputError, match=r"catalogue\.csv: unknown column\(s\) \['price'\]"):
+        import_csv(csv_path, session=session)
+    assert session.scalar(select(func.count()).select_from(Item)) == 0
+
+
+def test_missing_required_column(session: Session, tmp_path: Path, photos: dict) -> None:
+    csv_path = _catalogue(tmp_path / "shop", photos, ["1163,Nike"], header="id,name")
+    with pytest.raises(InvalidInputError, match=r"missing required column\(s\) \['image'\]"):
+        import_csv(csv_path, session=session)
+
+
+def test_files_that_are_not_csv(session: Session, tmp_path: Path, photos: dict) -> None:
+    csv_path = _catalogue(tmp_path / "shop", photos)
+    csv_path.write_bytes(HEADER.encode() + b"\n1163,photos/1163.jpg,Caf\xe9,,,,,,,,\n")
+    with pytest.raises(InvalidInputError, match=r"catalogue\.csv: not a readable UTF-8 CSV file"):
+        import_csv(csv_path, session=session)
+    with pytest.raises(InvalidInputError, match=r"nowhere\.csv: cannot open"):
+        import_csv(tmp_path / "nowhere.csv", session=session)
+    with pytest.raises(InvalidInputError, match=r"source must be 1 to 64 characters"):
+        import_csv(csv_path, session=session, source="")
+    assert session.scalar(select(func.count()).select_from(Item)) == 0
+
+
+def test_nul_character_is_a_skip_not_a_database_error(session: Session, tmp_path: Path, photos: dict) -> None:
+    csv_path = _catalogue(tmp_path / "shop", photos)
+    csv_path.write_bytes(HEADER.encode() + b"\n1163,photos/1163.jpg,N\x00ke,,,,,,,,\n1164,photos/1164.jpg,,,,,,,,,\n")
+    report = import_csv(csv_path, session=session)
+    assert [(s.ref, s.reason) for s in report.skipped] == [
+        ("catalogue.csv:2", "name contains a NUL character or invalid Unicode")
+    ]
+    assert report.items.added == 1
