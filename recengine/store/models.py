@@ -36,6 +36,8 @@ NAMING_CONVENTION = {
 
 JOB_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
 INDEX_STATUSES = ("building", "ready", "failed", "retired")
+SPLIT_ENTITIES = ("user", "item", "outfit")
+SPLIT_PARTS = ("train", "valid", "test")
 
 
 def _now() -> Mapped[datetime]:
@@ -95,11 +97,44 @@ class Item(Base):
     image: Mapped[Image | None] = relationship(lazy="joined")
 
 
+class Dataset(Base):
+    """A generated or imported body of users and outfits, with everything needed to rebuild it."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    seed: Mapped[int | None] = mapped_column(BigInteger)
+    params: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
+    stats: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
+    created_at: Mapped[datetime] = _now()
+
+
+class SplitAssignment(Base):
+    """Which part (train/valid/test) of a named split an entity (user, item, outfit) belongs to."""
+
+    __tablename__ = "split_assignments"
+
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    split: Mapped[str] = mapped_column(String(32), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(16), primary_key=True)
+    entity_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    part: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (
+        CheckConstraint(f"entity IN {SPLIT_ENTITIES!r}", name="entity_known"),
+        CheckConstraint(f"part IN {SPLIT_PARTS!r}", name="part_known"),
+        Index("ix_split_assignments_lookup", "dataset_id", "split", "entity", "part"),
+    )
+
+
 class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     external_id: Mapped[str] = mapped_column(String(128), unique=True)
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
     attributes: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
     created_at: Mapped[datetime] = _now()
 
@@ -113,6 +148,7 @@ class Outfit(Base):
     external_id: Mapped[str] = mapped_column(String(128), unique=True)
     source: Mapped[str] = mapped_column(String(64), index=True)
     owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
     attributes: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
     created_at: Mapped[datetime] = _now()
 

@@ -1,0 +1,1 @@
+"""Simulated outfits composed from a real catalogue, following the composition of real outfits."""
