@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from psycopg.types.json import Jsonb
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
@@ -25,8 +24,9 @@ from recengine.datasets.importers.records import (
     OutfitRecord,
 )
 from recengine.errors import InvalidInputError
+from recengine.store.bulk import copy_rows
 from recengine.store.images import ImageInfo, inspect_image
-from recengine.store.models import Base, Image, Item, Outfit, OutfitItem
+from recengine.store.models import Image, Item, Outfit, OutfitItem
 
 #: Item columns an import may set; compared to decide between "updated" and "unchanged".
 ITEM_FIELDS = (
@@ -171,19 +171,6 @@ def _inspect(job: tuple[bytes, str]) -> ImageInfo | str:
         return inspect_image(job[0], what=job[1])
     except InvalidInputError as exc:
         return str(exc)
-
-
-def copy_rows(session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Bulk-load ``rows`` with PostgreSQL's COPY on the session's own connection (inside its transaction)."""
-    table_columns = Base.metadata.tables[table].columns
-    dialect = session.get_bind().dialect
-    types = [table_columns[name].type.compile(dialect=dialect).split("(")[0].lower() for name in columns]
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    # Binary COPY: photo bytes cross the wire as they are, not hex-escaped to twice their size.
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(types)
-        for row in rows:
-            copy.write_row([Jsonb(v) if isinstance(v, dict) else v for v in row])
 
 
 def item_ids(session: Session, external_ids: Iterable[str]) -> dict[str, int]:

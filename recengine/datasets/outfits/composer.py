@@ -51,7 +51,8 @@ class CatalogueArrays:
 
     def gender_mask(self, gender: str) -> NDArray[np.bool_]:
         """Items a ``gender`` outfit may take: that gender's and unisex ones."""
-        return (self.gender == GENDERS.index(gender)) | (self.gender == GENDERS.index("Unisex"))
+        mask: NDArray[np.bool_] = (self.gender == GENDERS.index(gender)) | (self.gender == GENDERS.index("Unisex"))
+        return mask
 
 
 def catalogue_arrays(rows: list[tuple[int, str, str | None, str | None, str | None, str | None]],
@@ -74,7 +75,7 @@ def catalogue_arrays(rows: list[tuple[int, str, str | None, str | None, str | No
         family=codes([rules.FAMILIES.index(rules.colour_family(r[3])) for r in kept]),
         usage=codes([rules.usage_code(r[4]) for r in kept]),
         season=codes([rules.season_code(r[5]) for r in kept]),
-        gender=codes([GENDERS.index(r[2]) for r in kept]),  # type: ignore[arg-type]
+        gender=codes([GENDERS.index(r[2]) for r in kept]),
         article_names=articles,
         colour_names=colours,
     )
@@ -153,4 +154,5 @@ class Composer:
         score = np.where(total > 0, score, 1.0)
         cdf_rows = np.cumsum(score, axis=1)
         pick = (cdf_rows < rng.random((len(previous), 1)) * cdf_rows[:, -1:]).sum(axis=1)
-        return candidates[np.arange(len(previous)), np.minimum(pick, self.n_candidates - 1)]
+        picked: IntArray = candidates[np.arange(len(previous)), np.minimum(pick, self.n_candidates - 1)]
+        return picked
