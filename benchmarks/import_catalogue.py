@@ -5,7 +5,7 @@ recengine: `import_myntra` into a fresh, migrated database (embedded PostgreSQL 
 RECENGINE_DATABASE_URL is set): CSV parse, the same full decode check and hashing, COPY of rows and image
 bytes, one committed transaction. Then the idempotent re-import (everything unchanged) is timed too.
 
-    .venv/bin/python benchmarks/import_catalogue.py [--catalogue ../shared/data/myntra]
+    .venv/bin/python -m benchmarks.import_catalogue [--catalogue ../shared/data/myntra]
 """
 
 from __future__ import annotations
@@ -14,20 +14,16 @@ import argparse
 import hashlib
 import io
 import os
-import tempfile
 import time
-import uuid
 import zipfile
 from pathlib import Path
 
 from PIL import Image as PILImage
-from sqlalchemy import text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from benchmarks._common import describe_database, scratch_database
 from recengine.datasets.importers.myntra import import_myntra
-from recengine.store.database import make_engine, normalise_url
-from recengine.store.embedded import embedded_url, start_embedded, stop_embedded
-from recengine.store.migrate import upgrade
 
 
 def raw_baseline(catalogue: Path) -> tuple[int, float]:
@@ -42,52 +38,31 @@ def raw_baseline(catalogue: Path) -> tuple[int, float]:
     return len(names), time.perf_counter() - start
 
 
-def timed_import(url: object, catalogue: Path) -> tuple[int, float, float]:
-    admin = make_engine(url, isolation_level="AUTOCOMMIT")  # type: ignore[arg-type]
-    name = f"bench_import_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(url.set(database=name))  # type: ignore[attr-defined]
-    try:
-        upgrade(engine)
-        start = time.perf_counter()
-        with Session(engine) as session, session.begin():
-            report = import_myntra(catalogue, session=session)
-        first = time.perf_counter() - start
-        start = time.perf_counter()
-        with Session(engine) as session, session.begin():
-            again = import_myntra(catalogue, session=session)
-        second = time.perf_counter() - start
-        assert again.items.added == 0 and again.items.unchanged == report.items.added, again.items
-        return report.items.added, first, second
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def timed_import(engine: Engine, catalogue: Path) -> tuple[int, float, float]:
+    start = time.perf_counter()
+    with Session(engine) as session, session.begin():
+        report = import_myntra(catalogue, session=session)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    with Session(engine) as session, session.begin():
+        again = import_myntra(catalogue, session=session)
+    second = time.perf_counter() - start
+    assert again.items.added == 0 and again.items.unchanged == report.items.added, again.items
+    return report.items.added, first, second
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--catalogue", type=Path, default=Path("../shared/data/myntra"))
     args = parser.parse_args()
-    server = None
-    if os.environ.get("RECENGINE_DATABASE_URL"):
-        url = normalise_url(os.environ["RECENGINE_DATABASE_URL"])
-    else:
-        server = start_embedded(Path(tempfile.mkdtemp(prefix="recengine-bench-")) / "pgdata")
-        url = embedded_url(server, "postgres")
-    try:
-        n_raw, raw_s = raw_baseline(args.catalogue)
-        print(f"raw PIL decode + sha256 (1 process): {n_raw} images in {raw_s:.2f} s = {n_raw / raw_s:.0f}/s")
-        n, first_s, again_s = timed_import(url, args.catalogue)
-        print(f"recengine import (fresh database):   {n} items in {first_s:.2f} s = {n / first_s:.0f}/s")
-        print(f"recengine re-import (all unchanged): {n} items in {again_s:.2f} s = {n / again_s:.0f}/s")
-    finally:
-        if server is not None:
-            stop_embedded(server)
+    n_raw, raw_s = raw_baseline(args.catalogue)
+    print(f"raw PIL decode + sha256 (1 process): {n_raw} images in {raw_s:.2f} s = {n_raw / raw_s:.0f}/s")
+    with scratch_database() as engine:
+        n, first_s, again_s = timed_import(engine, args.catalogue)
+    print(f"recengine import (fresh database):   {n} items in {first_s:.2f} s = {n / first_s:.0f}/s")
+    print(f"recengine re-import (all unchanged): {n} items in {again_s:.2f} s = {n / again_s:.0f}/s")
     rate, raw_rate = n / first_s, n_raw / raw_s
-    print(f"cpus={os.cpu_count()} database={'embedded' if server is not None else url.render_as_string()}")
+    print(f"cpus={os.cpu_count()} database={describe_database()}")
     print(
         f"RESULT items={n} items_per_s={rate:.0f} raw_items_per_s={raw_rate:.0f} ratio={rate / raw_rate:.2f} "
         f"reimport_items_per_s={n / again_s:.0f}"

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from recengine.cli import data, db
+from recengine.cli import data, datasets, db, evaluate
 from recengine.cli.common import err_console
 from recengine.errors import RecengineError
 
@@ -19,6 +19,8 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(data.import_app, name="import")
 app.add_typer(data.catalogue_app, name="catalogue")
+app.add_typer(datasets.app, name="data")
+app.add_typer(evaluate.app, name="evaluate")
 app.command("demo")(data.demo)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from recengine.evaluation.protocol import PairScorer, build_questions, evaluate
 from recengine.evaluation.protocol_data import ProtocolData
 from recengine.preferences.cf import CFConfig, ImplicitCF
 
@@ -41,3 +42,15 @@ class PopularityScorer:
 def fit_cf(data: ProtocolData, config: CFConfig) -> ImplicitCF:
     """ALS or BPR on the training outfits of every user (the seed's joint setting)."""
     return ImplicitCF(config).fit(data.interaction_matrix())
+
+
+def evaluate_baselines(data: ProtocolData, *, k: int = 10, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Every baseline on the test questions of ``data``: ``{model: {metric: value}}``."""
+    questions = build_questions(data, part="test", seed=seed)
+    scorers: dict[str, PairScorer] = {
+        "random": RandomScorer(seed),
+        "popularity": PopularityScorer.fit(data),
+        "als": fit_cf(data, CFConfig(model="als", seed=seed)),
+        "bpr": fit_cf(data, CFConfig(model="bpr", iterations=100, seed=seed)),
+    }
+    return {name: evaluate(scorer, data, questions, k=k, seed=seed) for name, scorer in scorers.items()}

@@ -10,8 +10,11 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
+from implicit.cpu.als import AlternatingLeastSquares
+from implicit.cpu.bpr import BayesianPersonalizedRanking
 from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
+from threadpoolctl import threadpool_limits
 
 from recengine.errors import InvalidInputError, RecengineError
 
@@ -50,27 +53,25 @@ class ImplicitCF:
         """Fit on ``user_items`` (U, I) non-negative counts or weights."""
         if user_items.shape[0] == 0 or user_items.nnz == 0:
             raise InvalidInputError("cannot fit collaborative filtering on an empty interaction matrix")
-        from implicit.cpu.als import AlternatingLeastSquares
-        from implicit.cpu.bpr import BayesianPersonalizedRanking
-
-        c = self.config
-        if c.model == "als":
-            self._model = AlternatingLeastSquares(factors=c.factors, regularization=c.regularization, alpha=c.alpha,
-                                                  iterations=c.iterations, num_threads=c.threads,
-                                                  random_state=c.seed)  # fmt: skip
-        elif c.model == "bpr":
-            self._model = BayesianPersonalizedRanking(factors=c.factors, learning_rate=c.learning_rate,
-                                                      regularization=c.regularization, iterations=c.iterations,
-                                                      num_threads=c.threads, random_state=c.seed)  # fmt: skip
-        else:
-            raise InvalidInputError(f"unknown collaborative filtering model {c.model!r}; use als or bpr")
         self._user_items = user_items.tocsr().astype(np.float32)
-        from threadpoolctl import threadpool_limits
-
-        # implicit parallelises itself; a second BLAS thread pool underneath only oversubscribes the cores.
+        # implicit parallelises itself; a BLAS thread pool underneath only oversubscribes the cores. (implicit
+        # is imported at module level so its BLAS is loaded before the limit applies.)
         with threadpool_limits(1, "blas"):
+            self._model = self._make()
             self._model.fit(self._user_items, show_progress=False)
         return self
+
+    def _make(self) -> Any:
+        c = self.config
+        if c.model == "als":
+            return AlternatingLeastSquares(factors=c.factors, regularization=c.regularization, alpha=c.alpha,
+                                           iterations=c.iterations, num_threads=c.threads,
+                                           random_state=c.seed)  # fmt: skip
+        if c.model == "bpr":
+            return BayesianPersonalizedRanking(factors=c.factors, learning_rate=c.learning_rate,
+                                               regularization=c.regularization, iterations=c.iterations,
+                                               num_threads=c.threads, random_state=c.seed)  # fmt: skip
+        raise InvalidInputError(f"unknown collaborative filtering model {c.model!r}; use als or bpr")
 
     def _fitted(self) -> Any:
         if self._model is None:
