@@ -364,10 +364,8 @@ def map_at_k(rankings: Rankings, relevants: Sequence[RelevantIds], k: int) -> fl
 # --- candidate sets ---------------------------------------------------------------------------------------------
 
 
-def _draw_distractors(rng: np.random.Generator, true_id: int, pool: npt.ArrayLike, need: int, row: int) -> IntArray:
-    """``need`` distinct ids of ``pool`` other than ``true_id``, sampled without replacement."""
-    # np.unique both removes repeated ids and fixes their order, so the draw depends on the pool's ids only.
-    distinct = np.unique(_id_array(pool, f"pools[{row}]"))
+def _draw_distractors(rng: np.random.Generator, true_id: int, distinct: IntArray, need: int, row: int) -> IntArray:
+    """``need`` ids of the sorted, distinct ``distinct`` other than ``true_id``, sampled without replacement."""
     ids: IntArray = distinct[distinct != true_id]
     if ids.size < need:
         raise InvalidInputError(
@@ -414,6 +412,11 @@ def candidate_sets(
         raise InvalidInputError(f"pools has {len(pools)} entries but true_ids has {truth.size}")
     rows = np.empty((truth.size, width), dtype=np.int64)
     rows[:, 0] = truth
+    # np.unique both removes repeated ids and fixes their order, so the draw depends on the pool's ids only.
+    # Questions often share one pool object (every item of a category): it is made distinct once.
+    distinct: dict[int, IntArray] = {}
     for i, pool in enumerate(pools):
-        rows[i, 1:] = _draw_distractors(rng, int(truth[i]), pool, width - 1, i)
+        if id(pool) not in distinct:
+            distinct[id(pool)] = np.unique(_id_array(pool, f"pools[{i}]"))
+        rows[i, 1:] = _draw_distractors(rng, int(truth[i]), distinct[id(pool)], width - 1, i)
     return rows

@@ -22,6 +22,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from recengine.datasets.negatives import other_user_rows, random_complements
 from recengine.evaluation.metrics import candidate_sets, compatibility_auc, fitb_accuracy
 from recengine.evaluation.protocol_data import PARTS, ProtocolData
 
@@ -56,20 +57,29 @@ class Questions:
         return len(self.users)
 
 
+def _grouped(keys: IntArray) -> dict[int, IntArray]:
+    """Row indices of ``keys`` grouped by key value (one sort instead of a Python loop over rows)."""
+    order = np.argsort(keys, kind="stable")
+    values, starts = np.unique(keys[order], return_index=True)
+    return dict(zip(values.tolist(), np.split(order, starts[1:]), strict=True))
+
+
 def _personal_pools(data: ProtocolData, users: IntArray, queries: IntArray, targets: IntArray) -> list[IntArray]:
     all_users, all_queries, all_targets, _ = data.pairs(None)
-    by_query: dict[int, list[int]] = {}
-    by_article: dict[int, list[int]] = {}
-    for n, q in enumerate(all_queries):
-        by_query.setdefault(int(q), []).append(n)
-        by_article.setdefault(int(data.item_article[q]), []).append(n)
+    by_query = _grouped(all_queries)
+    by_article = _grouped(data.item_article[all_queries])
+    empty = np.empty(0, dtype=np.int64)
+    fallback: dict[tuple[int, int], IntArray] = {}  # the same pool object for repeats: made distinct once
     pools = []
-    for u, q, t in zip(users, queries, targets, strict=True):
-        rows = np.asarray(by_query.get(int(q), []), dtype=np.int64)
-        pool = np.unique(all_targets[rows[all_users[rows] != u]]) if len(rows) else np.empty(0, np.int64)
-        if len(pool[pool != t]) < 3:
-            rows = np.asarray(by_article[int(data.item_article[q])], dtype=np.int64)
-            pool = np.unique(all_targets[rows[all_users[rows] != u]])
+    for u, q, t in zip(users.tolist(), queries.tolist(), targets.tolist(), strict=True):
+        rows = by_query.get(q, empty)
+        pool = np.unique(all_targets[rows[all_users[rows] != u]])
+        if np.count_nonzero(pool != t) < 3:
+            key = (int(data.item_article[q]), u)
+            if key not in fallback:
+                rows = by_article[key[0]]
+                fallback[key] = np.unique(all_targets[rows[all_users[rows] != u]])
+            pool = fallback[key]
         pools.append(pool)
     return pools
 
@@ -83,12 +93,8 @@ def build_questions(data: ProtocolData, *, part: str = "test", seed: int = 0) ->
     slot_pool = data.slot_items(data.target_slot)
     fitb = candidate_sets(rng, targets, [slot_pool] * len(targets), 4)
     pfitb = candidate_sets(rng, targets, _personal_pools(data, users, queries, targets), 4)
-    random_negatives = fitb[:, 1]
-    other = rng.integers(0, len(users), size=len(users))
-    clash = users[other] == users
-    while clash.any():  # redraw until every Eq. 7 negative belongs to someone else
-        other[clash] = rng.integers(0, len(users), size=int(clash.sum()))
-        clash = users[other] == users
+    random_negatives = random_complements(rng, targets, slot_pool)
+    other = other_user_rows(rng, users)
     return Questions(users, queries, targets, fitb, pfitb, random_negatives, users[other], queries[other],
                      targets[other], data.item_unseen[targets])  # fmt: skip
 
