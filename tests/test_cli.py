@@ -101,3 +101,26 @@ def test_help_everywhere() -> None:
         result = runner.invoke(app, [*cmd, "--help"])
         assert result.exit_code == 0, (cmd, result.output)
         assert "Usage" in result.output
+
+
+def test_data_and_evaluate_commands_end_to_end(user_env: dict[str, str]) -> None:
+    from tests.conftest import MYNTRA, require
+
+    catalogue = require(MYNTRA)
+    assert _recengine("db", "upgrade", env=user_env).returncode == 0
+    imported = _recengine("import", "myntra", str(catalogue), "--limit", "6000", env=user_env)
+    assert imported.returncode == 0, imported.stderr
+    sim = _recengine("data", "simulate-users", "--users", "12", "--train-outfits", "20", "--test-outfits", "5",
+                     "--newcomers", "2", env=user_env)  # fmt: skip
+    assert sim.returncode == 0, sim.stderr
+    assert "300" in sim.stdout  # 12 users x 25 outfits
+    again = _recengine("data", "simulate-users", "--users", "12", "--newcomers", "2", env=user_env)
+    assert again.returncode == 2 and "exists" in again.stderr and "replace" in again.stderr
+    stylist = _recengine("data", "build-outfits", "--outfits", "50", env=user_env)
+    assert stylist.returncode == 0 and "50" in stylist.stdout
+    evaluated = _recengine("evaluate", "baselines", env=user_env)
+    assert evaluated.returncode == 0, evaluated.stderr
+    for word in ("random", "popularity", "als", "bpr", "fitb", "pfitb", "recall10"):
+        assert word in evaluated.stdout
+    wrong = _recengine("evaluate", "baselines", "--dataset", "stylist", env=user_env)
+    assert wrong.returncode == 2 and "no users and outfit splits" in wrong.stderr

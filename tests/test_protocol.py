@@ -238,11 +238,14 @@ def test_questions_of_the_hand_data() -> None:
     # top of the same article type (every top here) is a candidate.
     assert len(set(q.pfitb[3, 1:].tolist())) == 3
     assert set(q.pfitb[3, 1:].tolist()) <= {3, 4, 5, 7, 8}
-    # Eq. 6: a random bottom (FITB's first distractor); Eq. 7: another user's test pair.
-    np.testing.assert_array_equal(q.random_negatives, q.fitb[:, 1])
+    # Eq. 6: a random other bottom; Eq. 7: another user's test pair.
+    assert set(q.random_negatives.tolist()) <= {3, 4, 5, 6, 7, 8}
+    assert (q.random_negatives != q.targets).all()
     assert (q.other_users != q.users).all()
     test_pairs = set(zip(*(a.tolist() for a in data.pairs("test")[:3]), strict=True))
-    assert set(zip(q.other_users.tolist(), q.other_queries.tolist(), q.other_targets.tolist(), strict=True)) <= test_pairs
+    assert (
+        set(zip(q.other_users.tolist(), q.other_queries.tolist(), q.other_targets.tolist(), strict=True)) <= test_pairs
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -268,7 +271,11 @@ def test_candidates_and_negatives_on_random_data(seed: int) -> None:
         else:
             assert set(pfitb[1:]) <= same_article - {int(targets[n])}, n
     assert (q.other_users != q.users).all()
+    test_pairs = set(zip(users.tolist(), queries.tolist(), targets.tolist(), strict=True))
+    others = zip(q.other_users.tolist(), q.other_queries.tolist(), q.other_targets.tolist(), strict=True)
+    assert set(others) <= test_pairs
     assert (q.random_negatives != q.targets).all()
+    assert set(q.random_negatives.tolist()) <= bottoms
     np.testing.assert_array_equal(q.unseen, data.item_unseen[targets])
 
 
@@ -291,19 +298,14 @@ def time_limit(seconds: int) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-@pytest.mark.xfail(
-    reason="protocol.build_questions loops forever redrawing Eq. 7 negatives when every test question belongs "
-    "to one user (no other user's pair exists); it should raise InvalidInputError",
-    strict=True,
-    raises=TimeoutError,
-)
-def test_questions_of_a_single_user_do_not_hang() -> None:
-    # Only user 0 keeps a test outfit; the others' outfits become training ones, so pFITB still has pools.
+def test_questions_of_a_single_user_are_refused_not_looped_on() -> None:
+    # Only user 0 keeps a test outfit; the others' outfits become training ones, so pFITB still has pools but
+    # no Eq. 7 negative (another user's test pair) exists. Redrawing until one turns up would never end.
     data = hand_data()
     parts = np.where(data.outfit_user == 0, data.outfit_part, TRAIN)
     one_user = replace(data, outfit_part=parts)
     assert one_user.pairs("test")[0].tolist() == [0]
-    with time_limit(1), pytest.raises(InvalidInputError):
+    with time_limit(5), pytest.raises(ValueError, match="at least two users"):
         build_questions(one_user, seed=0)
 
 

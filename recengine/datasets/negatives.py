@@ -11,11 +11,15 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from recengine.errors import InvalidInputError
+
 IntArray = NDArray[np.int64]
 
 
 def random_complements(rng: np.random.Generator, targets: IntArray, pool: IntArray) -> IntArray:
     """(N,) items drawn uniformly from ``pool`` (the target slot's items), never equal to the target (Eq. 6)."""
+    if np.unique(pool).size < 2:
+        raise InvalidInputError("Eq. 6 negatives need a pool of at least two distinct items")
     out = pool[rng.integers(0, len(pool), size=len(targets))]
     same = out == targets
     while same.any():
@@ -27,7 +31,7 @@ def random_complements(rng: np.random.Generator, targets: IntArray, pool: IntArr
 def other_user_rows(rng: np.random.Generator, users: IntArray) -> IntArray:
     """(N,) row indices j with ``users[j] != users[i]``: the positive of another user for each row (Eq. 7)."""
     if len(np.unique(users)) < 2:
-        raise ValueError("Eq. 7 negatives need positives of at least two users")
+        raise InvalidInputError("Eq. 7 negatives need positives of at least two users")
     other = rng.integers(0, len(users), size=len(users))
     clash = users[other] == users
     while clash.any():

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from recengine.datasets.outfits.composer import SLOT_ORDER, load_catalogue
 from recengine.datasets.outfits.templates import CategoryMap, load_category_map
-from recengine.errors import NotFoundError
+from recengine.errors import InvalidInputError, NotFoundError
 from recengine.store.models import Dataset, Outfit, OutfitItem, SplitAssignment, User
 
 PARTS = ("train", "valid", "test")
@@ -71,7 +71,7 @@ def _split(session: Session, dataset_id: int, split: str, entity: str) -> dict[i
     stmt = select(SplitAssignment.entity_id, SplitAssignment.part).where(
         SplitAssignment.dataset_id == dataset_id, SplitAssignment.split == split, SplitAssignment.entity == entity
     )
-    return dict(session.execute(stmt).tuples().all())
+    return {int(entity): str(part) for entity, part in session.execute(stmt).all()}
 
 
 def load_protocol_data(*, session: Session, dataset: str, category_map: CategoryMap | None = None) -> ProtocolData:
@@ -85,6 +85,8 @@ def load_protocol_data(*, session: Session, dataset: str, category_map: Category
     user_index = {u: n for n, u in enumerate(users)}
     user_part, item_part = _split(session, ds.id, "users", "user"), _split(session, ds.id, "items", "item")
     outfit_part = _split(session, ds.id, "outfits", "outfit")
+    if not outfit_part:
+        raise InvalidInputError(f"dataset {dataset!r} ({ds.kind}) has no users and outfit splits to evaluate on")
     outfits = session.execute(
         select(Outfit.id, Outfit.owner_user_id).where(Outfit.dataset_id == ds.id).order_by(Outfit.id)
     ).all()

@@ -150,9 +150,8 @@ class Composer:
             compat *= np.where(has, pair, 1.0)
             compat *= candidates != prev  # an item appears at most once in an outfit
         score = compat**self.sharpness
-        total = score.sum(axis=1, keepdims=True)
-        score = np.where(total > 0, score, 1.0)
         cdf_rows = np.cumsum(score, axis=1)
         pick = (cdf_rows < rng.random((len(previous), 1)) * cdf_rows[:, -1:]).sum(axis=1)
         picked: IntArray = candidates[np.arange(len(previous)), np.minimum(pick, self.n_candidates - 1)]
-        return picked
+        # Every candidate already in the outfit (a tiny pool): the slot stays empty rather than repeat an item.
+        return np.where(cdf_rows[:, -1] > 0, picked, -1)
