@@ -1,0 +1,49 @@
+"""Checkpoints that describe themselves: family, config, weights and training state, loadable with
+``torch.load(..., weights_only=True)`` (plain containers and tensors only, no pickled objects of ours)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from recengine.errors import InvalidInputError, NotFoundError
+
+FORMAT = "recengine.checkpoint/1"
+
+
+def save_checkpoint(path: Path, *, family: str, config: dict[str, Any], state_dict: dict[str, Any],
+                    extra: dict[str, Any] | None = None) -> str:  # fmt: skip
+    """Write atomically (temp file + rename) and return the file's sha256."""
+    payload = {"format": FORMAT, "family": family, "config": config, "state_dict": state_dict, "extra": extra or {}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return file_sha256(path)
+
+
+def load_checkpoint(path: Path, *, family: str | None = None) -> dict[str, Any]:
+    """The checkpoint's payload; checks its format and (optionally) its family."""
+    if not path.exists():
+        raise NotFoundError(f"checkpoint {path} does not exist")
+    try:
+        payload: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several unrelated types for a damaged or foreign file
+        raise InvalidInputError(f"{path}: not a readable recengine checkpoint ({exc})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise InvalidInputError(f"{path}: not a recengine checkpoint (format {FORMAT} expected)")
+    if family is not None and payload["family"] != family:
+        raise InvalidInputError(f"{path}: a {payload['family']!r} checkpoint, expected {family!r}")
+    return payload
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
