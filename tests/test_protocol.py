@@ -62,6 +62,7 @@ def hand_data() -> ProtocolData:
     return ProtocolData(
         dataset_id=1,
         user_ids=np.array([10, 11, 12, 13]),
+        user_external=["u10", "u11", "u12", "u13"],
         newcomer=np.array([False, False, False, True]),
         item_ids=np.arange(100, 112),
         item_slot=np.array([TOP] * 3 + [BOTTOM] * 6 + [SHOES] * 3),
@@ -95,6 +96,7 @@ def random_data(seed: int = 0, n_users: int = 12, per_user: int = 10) -> Protoco
     return ProtocolData(
         dataset_id=2,
         user_ids=np.arange(n_users) + 1000,
+        user_external=[f"u{i}" for i in range(n_users)],
         newcomer=np.arange(n_users) >= n_users - 2,
         item_ids=np.arange(60) + 500,
         item_slot=slot,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from recengine.cli import data, datasets, db, evaluate
+from recengine.cli import data, datasets, db, evaluate, train
 from recengine.cli.common import err_console
 from recengine.errors import RecengineError
 
@@ -21,6 +21,7 @@ app.add_typer(data.import_app, name="import")
 app.add_typer(data.catalogue_app, name="catalogue")
 app.add_typer(datasets.app, name="data")
 app.add_typer(evaluate.app, name="evaluate")
+app.add_typer(train.app, name="train")
 app.command("demo")(data.demo)
 
 

@@ -79,3 +79,26 @@ class CompatibilityScorer:
         s = self.model.score_latent(z_o, None if theta is None else theta[:, None, :],
                                     None if bias is None else bias[:, None, :])  # fmt: skip
         return s.double().numpy()
+
+
+@torch.no_grad()
+def score_catalogue(model: CompatibilityModel, z_query: torch.Tensor, z_items: torch.Tensor,
+                    theta: torch.Tensor | None = None, batch: int = 16384) -> torch.Tensor:  # fmt: skip
+    """Exhaustive scoring: s(u, q, c) for every item c, from precomputed embeddings.
+
+    Args:
+        model: The trained model (only M is run).
+        z_query: (z_dim,) F(x_q).
+        z_items: (I, z_dim) F(x_c) of the items to score, e.g. every item of the target category.
+        theta: (z_dim,) θu, or None for a model without θu.
+        batch: Items scored per M call (bounds memory).
+
+    Returns:
+        (I,) float32 scores.
+    """
+    model.eval()
+    out = torch.empty(len(z_items))
+    for start in range(0, len(z_items), batch):
+        z_o = z_items[start : start + batch] * z_query
+        out[start : start + batch] = model.score_latent(z_o, theta)
+    return out

@@ -28,6 +28,7 @@ IntArray = NDArray[np.int64]
 class ProtocolData:
     dataset_id: int
     user_ids: IntArray  # (U,) database ids
+    user_external: list[str]  # (U,) external ids, stable across rebuilds of the dataset
     newcomer: NDArray[np.bool_]  # (U,) in the test part of the users split
     item_ids: IntArray  # (I,) database ids
     item_slot: IntArray  # (I,) index into SLOT_ORDER
@@ -81,7 +82,9 @@ def load_protocol_data(*, session: Session, dataset: str, category_map: Category
         raise NotFoundError(f"no dataset named {dataset!r}: build one with `recengine data simulate-users`")
     catalogue = load_catalogue(session=session, category_map=category_map or load_category_map())
     index = {int(i): n for n, i in enumerate(catalogue.item_ids)}
-    users = session.execute(select(User.id).where(User.dataset_id == ds.id).order_by(User.id)).scalars().all()
+    user_rows = session.execute(select(User.id, User.external_id).where(User.dataset_id == ds.id).order_by(User.id))
+    pairs = user_rows.all()
+    users, externals = [u for u, _ in pairs], [e for _, e in pairs]
     user_index = {u: n for n, u in enumerate(users)}
     user_part, item_part = _split(session, ds.id, "users", "user"), _split(session, ds.id, "items", "item")
     outfit_part = _split(session, ds.id, "outfits", "outfit")
@@ -103,6 +106,7 @@ def load_protocol_data(*, session: Session, dataset: str, category_map: Category
     return ProtocolData(
         dataset_id=ds.id,
         user_ids=np.asarray(users, dtype=np.int64),
+        user_external=list(externals),
         newcomer=np.asarray([user_part.get(u) == "test" for u in users]),
         item_ids=catalogue.item_ids,
         item_slot=catalogue.slot,

@@ -1,0 +1,38 @@
+"""`recengine train ...`: train models on a dataset and register them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from recengine.cli.common import console, open_db, progress_bar
+from recengine.compatibility.train import VARIANTS, train_compatibility
+from recengine.config import Settings
+from recengine.training.trainer import TrainConfig
+
+app = typer.Typer(help="Train models (checkpoints under the data dir, registered in model_versions).",
+                  no_args_is_help=True)  # fmt: skip
+
+
+@app.command("compatibility")
+def compatibility(
+    variant: Annotated[str, typer.Option(help=f"One of {', '.join(VARIANTS)} (seed Table 2).")] = "full",
+    dataset: Annotated[str, typer.Option(help="Dataset to train on.")] = "default",
+    steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 4000,
+    batch_size: Annotated[int, typer.Option(help="Positives per step.")] = 64,
+    eval_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue from this variant's checkpoint.")] = False,
+) -> None:
+    """The personalised compatibility model (encoder F, metric M, θu) on FITB-style positives/negatives."""
+    if variant not in VARIANTS:
+        raise typer.BadParameter(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    settings = Settings()
+    train = TrainConfig(steps=steps, batch_size=batch_size, eval_every=eval_every, seed=seed)
+    with open_db() as db, progress_bar(f"training compatibility/{variant}") as progress, db.transaction() as s:
+        trained = train_compatibility(session=s, dataset=dataset, variant=variant, train=train,
+                                      images_dir=settings.data_dir / "cache", checkpoint_dir=settings.checkpoints_dir,
+                                      progress=progress, resume=resume)  # fmt: skip
+    console.print(f"model version {trained.model_version_id}: {trained.checkpoint} "
+                  f"in {trained.result.seconds:.0f} s, {trained.result.metrics}")  # fmt: skip

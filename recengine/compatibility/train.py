@@ -1,0 +1,88 @@
+"""Train a compatibility variant on a dataset, register it in ``model_versions`` and store θu in Postgres."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from recengine.datasets.image_cache import load_image_cache
+from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
+from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel, UserMode
+from recengine.store.models import ModelVersion, UserPreference
+from recengine.training.compatibility_recipe import CompatibilityRecipe
+from recengine.training.trainer import Progress, TrainConfig, Trainer, TrainResult
+
+#: Variant name -> user mode (the seed's Table 2 rows).
+VARIANTS: dict[str, UserMode] = {"full": "theta", "no-theta": "none", "label": "label"}
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    model_version_id: int
+    checkpoint: Path
+    result: TrainResult
+
+
+def joint_user_rows(data: ProtocolData) -> NDArray[np.int64]:
+    """(U,) row of each user in the model's user table: joint users in id order, -1 for newcomers."""
+    rows = np.full(len(data.user_ids), -1, dtype=np.int64)
+    joint = np.flatnonzero(~data.newcomer)
+    rows[joint] = np.arange(len(joint))
+    return rows
+
+
+def write_preferences(*, session: Session, model: CompatibilityModel, model_version_id: int,
+                      user_ids: list[int], n_examples: dict[int, int]) -> int:  # fmt: skip
+    """Upsert θu of the model's trained users for this model version; returns the number written."""
+    if model.theta is None:
+        return 0
+    vectors = model.theta.weight.detach().numpy().astype(np.float32)
+    session.execute(delete(UserPreference).where(UserPreference.model_version_id == model_version_id))
+    session.add_all(
+        UserPreference(user_id=uid, model_version_id=model_version_id, dim=vectors.shape[1],
+                       vector=vectors[row].tolist(), n_examples=n_examples.get(uid, 0), is_prior=False)
+        for row, uid in enumerate(user_ids)
+    )  # fmt: skip
+    return len(user_ids)
+
+
+def train_compatibility(*, session: Session, dataset: str, variant: str, images_dir: Path, checkpoint_dir: Path,
+                        train: TrainConfig, config: CompatibilityConfig | None = None,
+                        progress: Progress | None = None, resume: bool = False) -> TrainedModel:  # fmt: skip
+    """Train ``variant`` (see :data:`VARIANTS`) on ``dataset``; the caller's transaction records the result."""
+    torch.manual_seed(train.seed)
+    data = load_protocol_data(session=session, dataset=dataset)
+    rows = joint_user_rows(data)
+    base = config or CompatibilityConfig()
+    model_config = CompatibilityConfig(**{**base.as_dict(), "user_mode": VARIANTS[variant],
+                                          "n_users": int((rows >= 0).sum())})  # fmt: skip
+    model = CompatibilityModel(model_config)
+    images = load_image_cache(session=session, item_ids=data.item_ids, size=model_config.image_size,
+                              cache_dir=images_dir)  # fmt: skip
+    recipe = CompatibilityRecipe(model, data, images, rows, seed=train.seed)
+    path = checkpoint_dir / f"compatibility-{dataset}-{variant}.pt"
+    trainer = Trainer(recipe, train, checkpoint=path, progress=progress)
+    if resume:
+        trainer.resume()
+    result = trainer.fit()
+    name = f"{dataset}-{variant}"
+    version = session.scalar(select(ModelVersion).where(ModelVersion.family == "compatibility",
+                                                        ModelVersion.name == name))  # fmt: skip
+    if version is None:
+        version = ModelVersion(family="compatibility", name=name)
+        session.add(version)
+    version.config = {"model": model_config.as_dict(), "train": train.as_dict(), "dataset": dataset}
+    version.metrics = result.metrics
+    version.checkpoint_path, version.checkpoint_sha256 = str(path), result.sha256
+    session.flush()
+    joint_ids = data.user_ids[rows >= 0].tolist()
+    counts = np.bincount(recipe.pos[0].numpy(), minlength=len(joint_ids))
+    write_preferences(session=session, model=model, model_version_id=version.id, user_ids=joint_ids,
+                      n_examples={uid: int(counts[r]) for r, uid in enumerate(joint_ids)})  # fmt: skip
+    return TrainedModel(version.id, path, result)

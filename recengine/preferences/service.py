@@ -1,0 +1,151 @@
+"""New-user preference fitting against the database: load a trained model once, fit θu, upsert it.
+
+``ModelContext`` holds what every fit needs and is built once per process (a worker keeps it warm): the
+frozen model, the embedding of every catalogue item, and the pools of Eq. 6 (training bottoms) and Eq. 7
+(other users' training pairs) negatives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from recengine.compatibility.scoring import embed_images
+from recengine.compatibility.train import joint_user_rows
+from recengine.datasets.image_cache import load_image_cache
+from recengine.errors import InvalidInputError, NotFoundError
+from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
+from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
+from recengine.preferences.theta import DEFAULT_FIT, FitConfig, FitResult, Progress, fit_theta
+from recengine.store.models import Interaction, ModelVersion, Outfit, OutfitItem, SplitAssignment, User, UserPreference
+from recengine.training.checkpoints import load_checkpoint
+
+IntArray = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    model_version_id: int
+    model: CompatibilityModel
+    data: ProtocolData
+    z: torch.Tensor  # (I, z_dim) F(x) of every item index of ``data``
+    index: dict[int, int]  # database item id -> item index
+    pair_queries: IntArray  # Eq. 7 pool: training pairs of the model's users
+    pair_targets: IntArray
+    pair_users: IntArray  # database user ids of those pairs
+    bottoms: IntArray  # Eq. 6 pool: training items of the target slot
+
+    def negatives(self, rng: np.random.Generator, queries: IntArray, k: int, user_id: int) -> torch.Tensor:
+        """(P, k, z_dim) negative outfits for positives with these queries: half Eq. 6, half Eq. 7."""
+        p = len(queries)
+        eq6 = self.z[torch.as_tensor(queries)][:, None, :] * self.z[torch.as_tensor(
+            self.bottoms[rng.integers(0, len(self.bottoms), size=(p, k - k // 2))])]  # fmt: skip
+        others = np.flatnonzero(self.pair_users != user_id)
+        rows = others[rng.integers(0, len(others), size=(p, k // 2))]
+        eq7 = self.z[torch.as_tensor(self.pair_queries[rows])] * self.z[torch.as_tensor(self.pair_targets[rows])]
+        return torch.cat([eq6, eq7], dim=1)
+
+
+def load_model_context(*, session: Session, model_version_id: int, cache_dir: Path) -> ModelContext:
+    version = session.get(ModelVersion, model_version_id)
+    if version is None or version.family != "compatibility" or not version.checkpoint_path:
+        raise NotFoundError(f"no compatibility model version {model_version_id} with a checkpoint")
+    return _context(session, version.id, Path(version.checkpoint_path), str(version.checkpoint_sha256),
+                    str(version.config.get("dataset")), cache_dir)  # fmt: skip
+
+
+def _context(session: Session, version_id: int, checkpoint: Path, sha: str, dataset: str,
+             cache_dir: Path) -> ModelContext:  # fmt: skip
+    payload = load_checkpoint(checkpoint, family="compatibility")
+    model = CompatibilityModel(CompatibilityConfig.from_dict(payload["config"]))
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    data = load_protocol_data(session=session, dataset=dataset)
+    z_path = cache_dir / f"embeddings-{sha[:20]}.npy"
+    if z_path.exists() and np.load(z_path, mmap_mode="r").shape[0] == len(data.item_ids):
+        z = torch.from_numpy(np.load(z_path))
+    else:
+        images = load_image_cache(session=session, item_ids=data.item_ids, size=model.config.image_size,
+                                  cache_dir=cache_dir)  # fmt: skip
+        z = embed_images(model, images)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        np.save(z_path, z.numpy())
+    rows = joint_user_rows(data)
+    users, queries, targets, _ = data.pairs("train")
+    joint = rows[users] >= 0
+    train_items = np.unique(data.outfit_items[data.outfit_part == 0])
+    bottoms = np.intersect1d(data.slot_items(data.target_slot), train_items)
+    return ModelContext(version_id, model, data, z, {int(i): n for n, i in enumerate(data.item_ids)},
+                        queries[joint], targets[joint], data.user_ids[users[joint]], bottoms)  # fmt: skip
+
+
+def user_examples(*, session: Session, ctx: ModelContext, user_id: int,
+                  rng: np.random.Generator) -> tuple[IntArray, IntArray]:  # fmt: skip
+    """(queries, complements) item indices of a user's history: pairs from the outfits they own that no split
+    holds out (valid/test), plus each liked item of the target slot with a random query."""
+    held_out = select(SplitAssignment.entity_id).where(
+        SplitAssignment.entity == "outfit", SplitAssignment.part.in_(("valid", "test"))
+    )
+    stmt = (
+        select(OutfitItem.outfit_id, OutfitItem.item_id)
+        .join(Outfit, Outfit.id == OutfitItem.outfit_id)
+        .where(Outfit.owner_user_id == user_id, Outfit.id.not_in(held_out))
+        .order_by(OutfitItem.outfit_id, OutfitItem.slot)
+    )
+    by_outfit: dict[int, list[int]] = {}
+    for outfit_id, item_id in session.execute(stmt):
+        if item_id in ctx.index:
+            by_outfit.setdefault(outfit_id, []).append(ctx.index[item_id])
+    slot = ctx.data.item_slot
+    q, c = [], []
+    for items in by_outfit.values():
+        tops = [i for i in items if slot[i] == ctx.data.query_slot]
+        bottoms = [i for i in items if slot[i] == ctx.data.target_slot]
+        if tops and bottoms:
+            q.append(tops[0])
+            c.append(bottoms[0])
+    liked = session.scalars(select(Interaction.item_id).where(Interaction.user_id == user_id,
+                                                              Interaction.kind == "like"))  # fmt: skip
+    for item_id in liked:
+        i = ctx.index.get(item_id)
+        if i is not None and slot[i] == ctx.data.target_slot:
+            q.append(int(ctx.pair_queries[rng.integers(0, len(ctx.pair_queries))]))
+            c.append(i)
+    return np.asarray(q, dtype=np.int64), np.asarray(c, dtype=np.int64)
+
+
+def fit_examples(ctx: ModelContext, queries: IntArray, complements: IntArray, *, user_id: int,
+                 config: FitConfig = DEFAULT_FIT, progress: Progress | None = None) -> FitResult:  # fmt: skip
+    """θu from (query, complement) item indices, with negatives from the context's pools."""
+    rng = np.random.default_rng([config.seed, user_id])
+    z_pos = ctx.z[torch.as_tensor(queries)] * ctx.z[torch.as_tensor(complements)]
+    z_neg = ctx.negatives(rng, queries, config.negatives_per_positive, user_id)
+    return fit_theta(ctx.model, z_pos, z_neg, config=config, progress=progress)
+
+
+def fit_user(*, session: Session, ctx: ModelContext, user_id: int, config: FitConfig = DEFAULT_FIT,
+             progress: Progress | None = None) -> FitResult:  # fmt: skip
+    if session.get(User, user_id) is None:
+        raise NotFoundError(f"no user with id {user_id}")
+    queries, complements = user_examples(session=session, ctx=ctx, user_id=user_id,
+                                         rng=np.random.default_rng([config.seed, user_id]))  # fmt: skip
+    return fit_examples(ctx, queries, complements, user_id=user_id, config=config, progress=progress)
+
+
+def store_preferences(*, session: Session, user_id: int, model_version_id: int, result: FitResult) -> None:
+    """Upsert θu of (user, model version): one row per pair, replaced in place by a newer fit."""
+    if not np.isfinite(result.theta).all():
+        raise InvalidInputError(f"refusing to store a non-finite θu for user {user_id}")
+    values = {"user_id": user_id, "model_version_id": model_version_id, "dim": len(result.theta),
+              "vector": result.theta.astype(np.float32).tolist(), "is_prior": result.is_prior,
+              "loss": None if np.isnan(result.loss) else result.loss, "n_examples": result.n_examples}  # fmt: skip
+    stmt = pg_insert(UserPreference).values(**values, fitted_at=func.now())
+    update = {k: stmt.excluded[k] for k in ("dim", "vector", "is_prior", "loss", "n_examples", "fitted_at")}
+    session.execute(stmt.on_conflict_do_update(index_elements=["user_id", "model_version_id"], set_=update))

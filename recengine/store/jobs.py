@@ -1,0 +1,210 @@
+"""Job repository: the lifecycle of a background job's row (pending → running → succeeded or failed).
+
+Functions take ``*, session`` and never commit: the caller owns the transaction. :class:`JobReporter` is the one
+exception by design: a running task's progress must be visible to other connections while the task's own work
+is still uncommitted, so it writes each update in a transaction of its own.
+
+Transitions::
+
+    pending ─start─▶ running ─finish─▶ succeeded
+       │               │  ▲
+       └─────fail──────┴──┼──▶ failed ─start (a retry)─▶ running
+                          └── start again (a redelivery after a lost worker)
+
+Starting a succeeded or cancelled job raises :class:`JobAlreadyDone`: Celery may deliver a task again after it
+ran (late acknowledgement, lost worker), and the task then has nothing to do.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from recengine.errors import InvalidInputError, NotFoundError, RecengineError
+from recengine.store.models import Job
+
+#: Status a job may be started from; ``running`` too, because a redelivered task finds its job still marked
+#: running after the worker that ran it died.
+_STARTABLE = frozenset({"pending", "running", "failed"})
+_DONE = frozenset({"succeeded", "cancelled"})
+_FAILABLE = frozenset({"pending", "running"})
+
+
+class JobStateError(RecengineError):
+    """A transition the job's current status does not allow (finishing a failed job, say)."""
+
+    def __init__(self, job_id: int, status: str, action: str) -> None:
+        super().__init__(f"job {job_id} is {status}: cannot {action} it")
+        self.job_id = job_id
+        self.status = status
+
+
+class JobAlreadyDone(JobStateError):
+    """The job already succeeded (or was cancelled): a task delivered again has nothing to do."""
+
+
+def _now() -> datetime:
+    # Python's clock, not SQL now(): now() is the transaction's start, and an expression would leave the
+    # attribute expired on objects the caller keeps after commit.
+    return datetime.now(UTC)
+
+
+def create_job(*, session: Session, kind: str, params: dict[str, Any], task_id: str | None = None) -> Job:
+    """Add a pending job and flush it, so its id is known before commit.
+
+    Args:
+        session: The caller's session; not committed here.
+        kind: What the job does (``"ping"``, ``"fit_preferences"``, ...).
+        params: JSON-serialisable arguments the task reads back from the row.
+        task_id: Celery's task id, when the caller chose it before enqueueing.
+
+    Returns:
+        The new job, status ``pending``.
+    """
+    if not kind:
+        raise InvalidInputError("a job needs a kind")
+    job = Job(kind=kind, params=dict(params), task_id=task_id, status="pending", progress=0.0)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_job(*, session: Session, job_id: int) -> Job:
+    """The job with this id; :class:`NotFoundError` when there is none."""
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFoundError(f"job {job_id} does not exist")
+    return job
+
+
+def _locked(session: Session, job_id: int) -> Job:
+    # Row lock: two deliveries of one task (or a task and a canceller) change the row one after the other.
+    stmt = select(Job).where(Job.id == job_id).with_for_update().execution_options(populate_existing=True)
+    job = session.scalars(stmt).one_or_none()
+    if job is None:
+        raise NotFoundError(f"job {job_id} does not exist")
+    return job
+
+
+def start_job(*, session: Session, job_id: int, task_id: str | None) -> Job:
+    """Mark the job running under ``task_id``; progress, result and error start afresh.
+
+    Raises:
+        JobAlreadyDone: The job succeeded or was cancelled; the caller should do nothing.
+        NotFoundError: No such job.
+    """
+    job = _locked(session, job_id)
+    if job.status in _DONE:
+        raise JobAlreadyDone(job_id, job.status, "start")
+    if job.status not in _STARTABLE:
+        raise JobStateError(job_id, job.status, "start")
+    job.status, job.progress, job.result, job.error = "running", 0.0, None, None
+    job.message, job.started_at, job.finished_at = None, _now(), None
+    if task_id is not None:
+        job.task_id = task_id
+    session.flush()
+    return job
+
+
+def report_progress(*, session: Session, job_id: int, progress: float | None, message: str | None = None) -> None:
+    """Record how far a running job is.
+
+    Args:
+        session: The caller's session; not committed here.
+        job_id: The job.
+        progress: Fraction done in [0, 1]; ``None`` keeps the current value (work of unknown size).
+        message: What the job is doing now; ``None`` keeps the current message.
+
+    Raises:
+        InvalidInputError: ``progress`` is not a number in [0, 1].
+        JobStateError: The job is not running.
+    """
+    if progress is not None and not (math.isfinite(progress) and 0.0 <= progress <= 1.0):
+        raise InvalidInputError(f"job progress must be in [0, 1], got {progress}")
+    job = _locked(session, job_id)
+    if job.status != "running":
+        raise JobStateError(job_id, job.status, "report progress of")
+    if progress is not None:
+        job.progress = progress
+    if message is not None:
+        job.message = message
+    session.flush()
+
+
+def finish_job(*, session: Session, job_id: int, result: dict[str, Any]) -> Job:
+    """Mark a running job succeeded with its JSON result; progress becomes 1."""
+    job = _locked(session, job_id)
+    if job.status != "running":
+        raise JobStateError(job_id, job.status, "finish")
+    job.status, job.progress, job.result, job.finished_at = "succeeded", 1.0, dict(result), _now()
+    session.flush()
+    return job
+
+
+def fail_job(*, session: Session, job_id: int, error: str) -> Job:
+    """Mark a pending or running job failed with a message for whoever looks at it."""
+    job = _locked(session, job_id)
+    if job.status not in _FAILABLE:
+        raise JobStateError(job_id, job.status, "fail")
+    job.status, job.error, job.finished_at = "failed", error, _now()
+    session.flush()
+    return job
+
+
+class JobReporter:
+    """A progress callback ``(done, total) -> None`` that writes to a job's row, throttled.
+
+    Each write is its own short transaction, so other connections see it at once while the task's main work
+    is still running. Writes happen at most once per ``min_interval_s`` (5 per second by default); the first
+    call and the final one (``done >= total``) are always written.
+
+    Args:
+        sessions: Session factory of the job's database.
+        job_id: The running job.
+        min_interval_s: Least time between two writes.
+        clock: Monotonic seconds; injectable for tests.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        job_id: int,
+        *,
+        min_interval_s: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sessions = sessions
+        self._job_id = job_id
+        self._min_interval_s = min_interval_s
+        self._clock = clock
+        self._last_at: float | None = None
+        self._last: tuple[int, int | None] | None = None
+        self.writes = 0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if done < 0 or (total is not None and total < 0):
+            raise InvalidInputError(f"progress counts must not be negative, got {done}/{total}")
+        final = total is not None and done >= total
+        now = self._clock()
+        if (done, total) == self._last:
+            return
+        if not final and self._last_at is not None and now - self._last_at < self._min_interval_s:
+            return
+        self._write(done, total)
+        self._last_at, self._last = now, (done, total)
+
+    def _write(self, done: int, total: int | None) -> None:
+        if total is None:
+            progress, message = None, f"{done} done"
+        else:
+            # done may overshoot an estimated total: clamp rather than refuse.
+            progress, message = (min(done / total, 1.0) if total else 1.0), f"{done}/{total}"
+        with self._sessions.begin() as session:
+            report_progress(session=session, job_id=self._job_id, progress=progress, message=message)
+        self.writes += 1

@@ -1,0 +1,218 @@
+"""The Celery app factory: broker and result backend default to recengine's own PostgreSQL.
+
+With nothing configured, jobs travel through the database recengine already uses (the embedded server by
+default), so a worker needs no other server; ``RECENGINE_BROKER_URL`` (``redis://127.0.0.1:6379/0``,
+``amqp://guest:guest@127.0.0.1:5672//``) and ``RECENGINE_RESULT_BACKEND`` replace either.
+
+The app is configured lazily: building it (and importing this module) connects nowhere and starts no server;
+the configuration, and with it the embedded server's URL, is worked out when Celery first reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+from celery import Celery
+from kombu.transport import sqlalchemy as kombu_sqla
+from kombu.transport.sqlalchemy.models import metadata as kombu_metadata
+from pydantic import Field
+from sqlalchemy import Engine, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import sessionmaker
+
+from recengine.config import Settings
+from recengine.store.database import Database, ensure_database, make_engine, normalise_url, open_database
+from recengine.store.embedded import embedded_url, start_embedded
+
+#: kombu's SQL transport names the broker this way; such URLs are served by :class:`PostgresTransport`.
+_SQLA_PREFIXES = ("sqla+", "sqlalchemy+")
+_REDIS_SCHEMES = ("redis", "rediss", "sentinel")
+#: Redis hands an unacknowledged message to another worker after this long; with late acknowledgement it must
+#: exceed the longest job (training), or a second worker starts a job that is still running.
+_REDIS_VISIBILITY_TIMEOUT_S = 12 * 3600
+#: Any constant; serialises creating the broker's tables when several processes start on a fresh database.
+_SCHEMA_LOCK = 0x7265_6365_6E67
+
+
+class WorkerSettings(Settings):
+    """:class:`Settings` plus what only workers and job submitters need (same ``RECENGINE_`` prefix)."""
+
+    broker_polling_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between polls of an idle database broker (0.2 in tests)."
+    )
+    worker_queue: str = Field(default="recengine", description="Celery queue of recengine's jobs.")
+
+
+#: Engines of the broker by URL, shared by the channels of a process (not upstream's cache: made otherwise).
+_ENGINES: dict[str, tuple[Engine, sessionmaker[Any]]] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+class PostgresChannel(kombu_sqla.Channel):
+    """kombu's SQL channel, fitted for PostgreSQL and several workers.
+
+    Over upstream it: builds the engine with recengine's psycopg 3 URL handling and no stray transport options
+    (upstream passes ``polling_interval`` on to ``create_engine``, which refuses it); takes messages with
+    ``FOR UPDATE SKIP LOCKED`` so workers do not queue up behind one another's row lock; deletes a message when
+    it is taken, where upstream keeps it invisible forever (a requeue inserts a fresh row either way); and
+    creates queues and tables race-free when a worker and a submitter start together on a fresh database.
+    """
+
+    def _open(self) -> tuple[Engine, sessionmaker[Any]]:
+        url: str = self.connection.client.hostname
+        with _ENGINES_LOCK:
+            if url not in _ENGINES:
+                engine = make_engine(url)
+                with engine.begin() as conn:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+                    kombu_metadata.create_all(conn)
+                _ENGINES[url] = engine, sessionmaker(bind=engine)
+            return _ENGINES[url]
+
+    def _get_or_create(self, queue: str) -> Any:
+        table = self.queue_cls.__table__
+        obj = self.session.query(self.queue_cls).filter(self.queue_cls.name == queue).first()
+        if obj is None:
+            self.session.execute(insert(table).values(name=queue).on_conflict_do_nothing(index_elements=["name"]))
+            self.session.commit()
+            obj = self.session.query(self.queue_cls).filter(self.queue_cls.name == queue).one()
+        return obj
+
+    def _get(self, queue: str, timeout: float | None = None) -> Any:
+        message_cls = self.message_cls
+        queue_id = self._get_or_create(queue).id
+        try:
+            msg = (
+                self.session.query(message_cls)
+                .filter(message_cls.queue_id == queue_id, message_cls.visible.is_(True))
+                .order_by(message_cls.id)
+                .with_for_update(skip_locked=True)
+                .limit(1)
+                .first()
+            )
+            if msg is None:
+                raise Empty()
+            payload = msg.payload
+            self.session.delete(msg)
+            return json.loads(payload)  # a text column: already str
+        finally:
+            self.session.commit()
+
+
+class PostgresTransport(kombu_sqla.Transport):
+    """The SQL transport with :class:`PostgresChannel`; its URL is a plain ``postgresql://`` one."""
+
+    Channel = PostgresChannel
+
+
+_EMBEDDED: dict[Path, Any] = {}
+_EMBEDDED_LOCK = threading.Lock()
+
+
+def resolve_database_url(settings: Settings) -> URL:
+    """The database's URL: the configured one, or the embedded server's, started (or joined) on first use.
+
+    The embedded handle is kept for the life of the process: the server stops when its last holder exits.
+    """
+    if settings.database_url:
+        return normalise_url(settings.database_url)
+    with _EMBEDDED_LOCK:
+        if settings.pgdata_dir not in _EMBEDDED:
+            _EMBEDDED[settings.pgdata_dir] = start_embedded(settings.pgdata_dir)
+        url = embedded_url(_EMBEDDED[settings.pgdata_dir], settings.database_name)
+    ensure_database(url)  # the broker creates its tables there before anything else may have
+    return url
+
+
+def broker_config(settings: WorkerSettings, database_url: URL) -> dict[str, Any]:
+    """Celery's broker settings: the database through :class:`PostgresTransport`, or the configured broker."""
+    url = settings.broker_url or f"sqla+{database_url.render_as_string(hide_password=False)}"
+    prefix = next((p for p in _SQLA_PREFIXES if url.startswith(p)), None)
+    if prefix is not None and make_url(url[len(prefix) :]).get_backend_name() == "postgresql":
+        # kombu takes the transport from a URL's "x+" prefix over any configured one, so the URL handed to
+        # it must have none: the channel puts the psycopg driver back.
+        plain = make_url(url[len(prefix) :]).set(drivername="postgresql")
+        return {
+            "broker_url": plain.render_as_string(hide_password=False),
+            "broker_transport": f"{__name__}:{PostgresTransport.__name__}",
+            "broker_transport_options": {"polling_interval": settings.broker_polling_interval},
+        }
+    options: dict[str, Any] = {}
+    if url.split("://", 1)[0] in _REDIS_SCHEMES:
+        options["visibility_timeout"] = _REDIS_VISIBILITY_TIMEOUT_S
+    return {"broker_url": url, "broker_transport": None, "broker_transport_options": options}
+
+
+def celery_config(settings: WorkerSettings) -> dict[str, Any]:
+    """The whole Celery configuration of recengine's workers and job submitters."""
+    database_url = resolve_database_url(settings)
+    backend = settings.result_backend or f"db+{database_url.render_as_string(hide_password=False)}"
+    return {
+        **broker_config(settings, database_url),
+        "result_backend": backend,
+        "task_default_queue": settings.worker_queue,
+        # A job's message is acknowledged after the job ran, and put back when the worker dies: jobs are
+        # idempotent (see workers.jobs.run_job), so running one twice is safe, losing one is not.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "task_track_started": True,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "broker_connection_retry_on_startup": True,
+    }
+
+
+class RecengineApp(Celery):  # type: ignore[misc]  # celery ships no type hints
+    """A Celery app that knows the settings it was built from and opens their database once per process."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        super().__init__("recengine", include=["workers.tasks"])
+        self._given = settings
+        self._settings: WorkerSettings | None = None
+        self._database: Database | None = None
+        self._lock = threading.Lock()
+        self.add_defaults(lambda: celery_config(self.settings))
+
+    @property
+    def settings(self) -> WorkerSettings:
+        """The app's settings, read from the environment on first use unless given."""
+        if self._settings is None:
+            if isinstance(self._given, WorkerSettings):
+                self._settings = self._given
+            elif self._given is not None:  # plain Settings: the worker-only fields come from the environment
+                self._settings = WorkerSettings(**self._given.model_dump())
+            else:
+                self._settings = WorkerSettings()
+        return self._settings
+
+    def database(self) -> Database:
+        """The database of this process's tasks, opened on first use and kept open."""
+        with self._lock:
+            if self._database is None:
+                self._database = open_database(self.settings)
+            return self._database
+
+
+def create_app(settings: Settings | None = None) -> RecengineApp:
+    """Build recengine's Celery app; nothing is connected or started until the configuration is first read.
+
+    Args:
+        settings: Settings to use; ``None`` reads them from the environment when first needed.
+
+    Returns:
+        The app, with the tasks of :mod:`workers.tasks` included when a worker starts.
+    """
+    return RecengineApp(settings)
+
+
+#: The app of ``celery -A workers.app worker``; configured from the environment when first used.
+app = create_app()

@@ -1,0 +1,41 @@
+"""recengine's Celery tasks: each takes a job id and makes one library call through :func:`workers.jobs.run_job`.
+
+Tasks are shared (registered on every app :func:`workers.app.create_app` makes) and are sent by name
+(:func:`workers.jobs.task_name`), so submitters never import this module or what the tasks need.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+from celery import Task, shared_task
+
+from workers.jobs import JobContext, run_job, task_name, worker_database
+
+#: A ping may hold the running state this long at most, for a check that watches its progress.
+MAX_PING_HOLD_S = 30.0
+
+
+def pong(context: JobContext, worker: str) -> dict[str, Any]:
+    """The health check's work: report half-way, hold ``params["hold_s"]`` seconds, name the worker.
+
+    Args:
+        context: The ping job's context; ``params`` may hold ``hold_s`` (seconds, capped at 30).
+        worker: Celery's node name of the worker running the task.
+
+    Returns:
+        ``{"worker": node name, "host": host name, "pid": process id}``.
+    """
+    context.progress(1, 2)
+    hold_s = min(max(float(context.params.get("hold_s", 0.0)), 0.0), MAX_PING_HOLD_S)
+    time.sleep(hold_s)
+    return {"worker": worker, "host": socket.gethostname(), "pid": os.getpid()}
+
+
+@shared_task(name=task_name("ping"), bind=True)
+def ping(self: Task, job_id: int) -> dict[str, Any] | None:
+    """Health check of the worker deployment: job ``job_id`` (kind ``ping``) goes running, half, succeeded."""
+    return run_job(job_id, self.request.id, lambda ctx: pong(ctx, self.request.hostname), db=worker_database(self.app))
