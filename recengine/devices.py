@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 
 import torch
 
@@ -26,3 +28,18 @@ def faiss_gpu_count() -> int:
 
     get = getattr(faiss, "get_num_gpus", None)
     return int(get()) if get is not None else 0
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a block with ``n`` intra-op threads, restoring the previous setting after.
+
+    Tiny tensor work (a 64-d θu fit) is dominated by thread wake-ups: measured here, 300 Adam steps took 0.5 s
+    on one thread and 15 s on two while another process kept both cores busy.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from recengine.cli import data, datasets, db, evaluate, train
+from recengine.cli import data, datasets, db, evaluate, train, users
 from recengine.cli.common import err_console
 from recengine.errors import RecengineError
 
@@ -22,6 +22,7 @@ app.add_typer(data.catalogue_app, name="catalogue")
 app.add_typer(datasets.app, name="data")
 app.add_typer(evaluate.app, name="evaluate")
 app.add_typer(train.app, name="train")
+app.add_typer(users.app, name="users")
 app.command("demo")(data.demo)
 
 

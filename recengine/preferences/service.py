@@ -77,6 +77,11 @@ def _context(session: Session, version_id: int, checkpoint: Path, sha: str, data
         z = embed_images(model, images)
         cache_dir.mkdir(parents=True, exist_ok=True)
         np.save(z_path, z.numpy())
+    return build_context(version_id, model, data, z)
+
+
+def build_context(version_id: int, model: CompatibilityModel, data: ProtocolData, z: torch.Tensor) -> ModelContext:
+    """A context from parts already in memory (benchmarks and tests reuse loaded data)."""
     rows = joint_user_rows(data)
     users, queries, targets, _ = data.pairs("train")
     joint = rows[users] >= 0
@@ -149,3 +154,27 @@ def store_preferences(*, session: Session, user_id: int, model_version_id: int, 
     stmt = pg_insert(UserPreference).values(**values, fitted_at=func.now())
     update = {k: stmt.excluded[k] for k in ("dim", "vector", "is_prior", "loss", "n_examples", "fitted_at")}
     session.execute(stmt.on_conflict_do_update(index_elements=["user_id", "model_version_id"], set_=update))
+
+
+def resolve_user(*, session: Session, user: str) -> User:
+    """A user by external id, or by database id when ``user`` is a number and no external id matches."""
+    found = session.scalar(select(User).where(User.external_id == user))
+    if found is None and user.isdigit():
+        found = session.get(User, int(user))
+    if found is None:
+        raise NotFoundError(f"no user with external id or id {user!r}")
+    return found
+
+
+def default_model_version(*, session: Session) -> ModelVersion:
+    """The newest compatibility model that has θu (the model new users are fitted against by default)."""
+    stmt = (
+        select(ModelVersion)
+        .where(ModelVersion.family == "compatibility", ModelVersion.config["model"]["user_mode"].astext == "theta")
+        .order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc())
+        .limit(1)
+    )
+    version = session.scalar(stmt)
+    if version is None:
+        raise NotFoundError("no compatibility model with θu: train one with `recengine train compatibility`")
+    return version

@@ -11,14 +11,16 @@ Everything works on precomputed item embeddings, so a fit costs milliseconds of 
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from recengine.devices import torch_threads
 from recengine.errors import InvalidInputError
 from recengine.nets.compatibility import CompatibilityModel, preference_loss
 
@@ -58,6 +60,19 @@ def population_prior(model: CompatibilityModel) -> FloatArray:
     return mean
 
 
+@contextlib.contextmanager
+def _frozen(model: CompatibilityModel) -> Iterator[None]:
+    """F and M stay fixed during a fit; their requires_grad flags are restored afterwards."""
+    flags = [p.requires_grad for p in model.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(model.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
+
+
 def fit_theta(model: CompatibilityModel, z_pos: torch.Tensor, z_neg: torch.Tensor, *,
               config: FitConfig = DEFAULT_FIT, progress: Progress | None = None) -> FitResult:  # fmt: skip
     """Fit θu from latent outfits.
@@ -78,12 +93,10 @@ def fit_theta(model: CompatibilityModel, z_pos: torch.Tensor, z_neg: torch.Tenso
         return FitResult(prior.double().numpy(), float("nan"), 0, 0, time.perf_counter() - start, True)
     if z_neg.shape[0] != z_pos.shape[0] or z_neg.shape[-1] != z_pos.shape[-1]:
         raise InvalidInputError(f"negatives {tuple(z_neg.shape)} do not match positives {tuple(z_pos.shape)}")
-    for p in model.parameters():
-        p.requires_grad_(False)
     theta = prior.clone().requires_grad_(True)
     optimiser = torch.optim.Adam([theta], lr=config.lr)
     best, best_theta, since, step = float("inf"), prior.clone(), 0, 0
-    try:
+    with torch_threads(1), _frozen(model):
         for step in range(1, config.steps + 1):
             pos = model.score_latent(z_pos, theta)[:, None]
             neg = model.score_latent(z_neg, theta)
@@ -100,7 +113,4 @@ def fit_theta(model: CompatibilityModel, z_pos: torch.Tensor, z_neg: torch.Tenso
                 progress(step, config.steps)
             if since >= config.patience:
                 break
-    finally:
-        for p in model.parameters():
-            p.requires_grad_(True)
     return FitResult(best_theta.double().numpy(), best, step, len(z_pos), time.perf_counter() - start, False)

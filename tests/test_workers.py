@@ -1,0 +1,334 @@
+"""Background jobs: the job repository, run_job's bookkeeping, the Celery app's configuration, and a real
+worker subprocess on PostgreSQL as the broker (and on Redis and RabbitMQ when they answer locally)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from celery.result import AsyncResult
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from recengine.config import Settings
+from recengine.errors import InvalidInputError, NotFoundError, RecengineError
+from recengine.store.database import Database, make_engine
+from recengine.store.jobs import (
+    JobAlreadyDone,
+    JobReporter,
+    JobStateError,
+    create_job,
+    fail_job,
+    finish_job,
+    get_job,
+    report_progress,
+    start_job,
+)
+from recengine.store.models import Job
+from tests.celery_support import PROJECT_ROOT, WorkerHandle, broker_reachable, celery_worker
+from workers.app import PostgresTransport, WorkerSettings, create_app
+from workers.jobs import JobContext, enqueue, run_job, submit_job
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
+PG_URL = "postgresql://rec:secret@db.example:5432/rec"
+
+
+@pytest.fixture(scope="module")
+def db(engine: Engine) -> Database:
+    """The module's migrated database, committing for real (workers read it from other connections)."""
+    return Database(url=engine.url, engine=engine, sessions=sessionmaker(engine, expire_on_commit=False), embedded=False)
+
+
+def _new_job(db: Database, *, running: bool = False, kind: str = "test") -> int:
+    with db.transaction() as session:
+        job = create_job(session=session, kind=kind, params={"n": 3})
+        if running:
+            start_job(session=session, job_id=job.id, task_id=None)
+        return job.id
+
+
+def _read(db: Database, job_id: int) -> Job:
+    with db.sessions() as session:
+        return get_job(session=session, job_id=job_id)
+
+
+# --- the repository ------------------------------------------------------------------------------------------
+
+
+def test_transitions(session: Session) -> None:
+    job = create_job(session=session, kind="test", params={"a": 1})
+    assert (job.status, job.progress, job.params) == ("pending", 0.0, {"a": 1})
+    with pytest.raises(JobStateError, match="pending: cannot finish"):
+        finish_job(session=session, job_id=job.id, result={})
+    with pytest.raises(JobStateError):
+        report_progress(session=session, job_id=job.id, progress=0.5)
+    fail_job(session=session, job_id=job.id, error="broker down")
+    with pytest.raises(JobStateError, match="failed: cannot finish"):
+        finish_job(session=session, job_id=job.id, result={})
+    with pytest.raises(JobStateError):
+        fail_job(session=session, job_id=job.id, error="again")
+    start_job(session=session, job_id=job.id, task_id="t-retry")  # a retry of a failed job is allowed
+    assert (job.status, job.error, job.task_id) == ("running", None, "t-retry")
+    start_job(session=session, job_id=job.id, task_id="t-retry")  # redelivered after a lost worker
+    report_progress(session=session, job_id=job.id, progress=0.25, message="a quarter")
+    finish_job(session=session, job_id=job.id, result={"ok": True})
+    assert (job.status, job.progress, job.result) == ("succeeded", 1.0, {"ok": True})
+    assert job.started_at is not None and job.finished_at is not None and job.started_at <= job.finished_at
+    with pytest.raises(JobAlreadyDone) as done:
+        start_job(session=session, job_id=job.id, task_id="t-again")
+    assert isinstance(done.value, RecengineError) and done.value.status == "succeeded"
+    with pytest.raises(JobStateError):
+        fail_job(session=session, job_id=job.id, error="late")
+    assert job.task_id == "t-retry" and job.result == {"ok": True}
+
+
+def test_cancelled_job_is_done(session: Session) -> None:
+    job = create_job(session=session, kind="test", params={})
+    job.status = "cancelled"  # no cancel_job yet; the status exists in the schema
+    session.flush()
+    with pytest.raises(JobAlreadyDone):
+        start_job(session=session, job_id=job.id, task_id=None)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), float("inf")])
+def test_progress_must_be_a_fraction(session: Session, bad: float) -> None:
+    job = create_job(session=session, kind="test", params={})
+    start_job(session=session, job_id=job.id, task_id=None)
+    with pytest.raises(InvalidInputError, match=r"\[0, 1\]"):
+        report_progress(session=session, job_id=job.id, progress=bad)
+
+
+def test_missing_job_and_kind(session: Session) -> None:
+    with pytest.raises(NotFoundError):
+        get_job(session=session, job_id=10**12)
+    with pytest.raises(NotFoundError):
+        start_job(session=session, job_id=10**12, task_id=None)
+    with pytest.raises(InvalidInputError):
+        create_job(session=session, kind="", params={})
+
+
+# --- JobReporter ---------------------------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_reporter_throttles_and_always_writes_the_end(db: Database) -> None:
+    job_id, clock = _new_job(db, running=True), FakeClock()
+    report = JobReporter(db.sessions, job_id, clock=clock)
+    report(1, 10)  # the first call is written
+    for step, at in [(2, 0.05), (3, 0.1), (4, 0.19)]:
+        clock.now = at
+        report(step, 10)
+    assert report.writes == 1
+    assert (_read(db, job_id).progress, _read(db, job_id).message) == (0.1, "1/10")  # seen from another session
+    clock.now = 0.25
+    report(5, 10)
+    clock.now = 0.26
+    report(10, 10)  # within the interval, but final: written
+    report(10, 10)  # the same again: not
+    assert report.writes == 3
+    job = _read(db, job_id)
+    assert (job.progress, job.message, job.status) == (1.0, "10/10", "running")
+
+
+def test_reporter_rate_is_bounded_in_real_time(db: Database) -> None:
+    job_id = _new_job(db, running=True)
+    report = JobReporter(db.sessions, job_id)
+    for done in range(2000):  # a tight loop lasting well under a second
+        report(done, 2000)
+    report(2000, 2000)
+    assert report.writes <= 7 and _read(db, job_id).progress == 1.0
+
+
+def test_reporter_unknown_total_overshoot_and_bad_counts(db: Database) -> None:
+    job_id, clock = _new_job(db, running=True), FakeClock()
+    report = JobReporter(db.sessions, job_id, clock=clock)
+    report(5, None)
+    assert (_read(db, job_id).progress, _read(db, job_id).message) == (0.0, "5 done")
+    clock.now = 1.0
+    report(12, 10)  # an estimated total was exceeded: clamped
+    assert _read(db, job_id).progress == 1.0
+    with pytest.raises(InvalidInputError):
+        report(-1, 10)
+
+
+# --- run_job in-process ----------------------------------------------------------------------------------------
+
+
+def test_run_job_records_success_and_does_not_run_twice(db: Database) -> None:
+    job_id, calls = _new_job(db), []
+
+    def work(ctx: JobContext) -> dict[str, Any]:
+        calls.append(ctx.params)
+        ctx.progress(3, 3)
+        return {"sum": ctx.params["n"] * 2}
+
+    assert run_job(job_id, "task-1", work, db=db) == {"sum": 6}
+    before = _read(db, job_id)
+    assert run_job(job_id, "task-2", work, db=db) == {"sum": 6}  # redelivered: the stored result
+    after = _read(db, job_id)
+    assert calls == [{"n": 3}]
+    assert (after.status, after.task_id, after.finished_at) == ("succeeded", "task-1", before.finished_at)
+
+
+def test_run_job_records_failure_and_reraises(db: Database) -> None:
+    job_id = _new_job(db)
+
+    def broken(ctx: JobContext) -> dict[str, Any]:
+        ctx.progress(1, 4)
+        raise ValueError("the catalogue has no items")
+
+    with pytest.raises(ValueError, match="no items"):
+        run_job(job_id, "task-f", broken, db=db)
+    job = _read(db, job_id)
+    assert (job.status, job.error, job.progress) == ("failed", "ValueError: the catalogue has no items", 0.25)
+    assert job.finished_at is not None
+    assert run_job(job_id, "task-g", lambda ctx: {"ok": 1}, db=db) == {"ok": 1}  # a retry may succeed
+    assert _read(db, job_id).status == "succeeded"
+
+
+def test_unserialisable_result_fails_the_job(db: Database) -> None:
+    job_id = _new_job(db)
+    with pytest.raises(Exception, match="serializable"):
+        run_job(job_id, None, lambda ctx: {"when": object()}, db=db)
+    assert _read(db, job_id).status == "failed"
+
+
+def test_enqueue_failure_marks_the_job_failed(db: Database) -> None:
+    settings = WorkerSettings(database_url=str(db.url), broker_url="amqp://guest:guest@127.0.0.1:1//")
+    app = create_app(settings)
+    app.conf.task_publish_retry = False  # fail at once: nothing listens on port 1
+    with pytest.raises(Exception):  # noqa: B017  # kombu's OperationalError; the row is what matters
+        submit_job(db=db, kind="ping", params={}, task=app)
+    with db.sessions() as session:
+        job = session.scalars(select(Job).where(Job.error.like("could not enqueue%"))).one()
+    assert job.status == "failed"
+
+
+# --- the app's configuration -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in list(os.environ):
+        if name.startswith("RECENGINE_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_defaults_to_the_configured_database(clean_env: pytest.MonkeyPatch) -> None:
+    conf = create_app(Settings(database_url=PG_URL)).conf
+    assert conf.broker_url == PG_URL  # kombu must see no "sqla+": the transport is named apart
+    assert conf.broker_transport == f"workers.app:{PostgresTransport.__name__}"
+    assert conf.broker_transport_options == {"polling_interval": 1.0}
+    assert conf.result_backend == "db+postgresql+psycopg://rec:secret@db.example:5432/rec"
+    assert conf.task_default_queue == "recengine"
+    assert (conf.task_acks_late, conf.task_reject_on_worker_lost, conf.worker_prefetch_multiplier) == (True, True, 1)
+    assert (conf.task_serializer, conf.accept_content, conf.task_track_started) == ("json", ["json"], True)
+
+
+def test_explicit_broker_and_backend(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("RECENGINE_BROKER_URL", REDIS_URL)
+    conf = create_app(Settings(database_url=PG_URL)).conf
+    assert (conf.broker_url, conf.broker_transport) == (REDIS_URL, None)
+    assert conf.broker_transport_options["visibility_timeout"] >= 6 * 3600
+    assert conf.result_backend.startswith("db+postgresql+psycopg://")
+    clean_env.setenv("RECENGINE_RESULT_BACKEND", "redis://127.0.0.1:6379/1")
+    clean_env.setenv("RECENGINE_BROKER_POLLING_INTERVAL", "0.2")
+    assert create_app(Settings(database_url=PG_URL)).conf.result_backend == "redis://127.0.0.1:6379/1"
+    clean_env.setenv("RECENGINE_BROKER_URL", AMQP_URL)
+    assert create_app(Settings(database_url=PG_URL)).conf.broker_url == AMQP_URL
+
+
+def test_sqla_broker_urls(clean_env: pytest.MonkeyPatch) -> None:
+    settings = WorkerSettings(database_url=PG_URL, broker_url="sqla+postgresql+psycopg://q@broker/jobs")
+    conf = create_app(settings).conf
+    assert (conf.broker_url, conf.broker_transport) == ("postgresql://q@broker/jobs", "workers.app:PostgresTransport")
+    other = WorkerSettings(database_url=PG_URL, broker_url="sqla+sqlite:///jobs.db")
+    conf = create_app(other).conf
+    assert (conf.broker_url, conf.broker_transport_options) == ("sqla+sqlite:///jobs.db", {})  # upstream's own
+
+
+def test_building_the_app_starts_nothing(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECENGINE_")}
+    env["XDG_DATA_HOME"] = str(tmp_path)
+    code = "import workers.app, workers.tasks, workers.jobs; assert not workers.app.app.configured"
+    subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, check=True, timeout=60)
+    assert not (tmp_path / "recengine").exists()  # no pgdata: the embedded server was not started
+
+
+def test_embedded_default_joins_the_server(server_url: URL, clean_env: pytest.MonkeyPatch) -> None:
+    host = Path(str(server_url.query.get("host", "")))
+    if os.environ.get("RECENGINE_TEST_DATABASE_URL") or host.name != "pgdata":
+        pytest.skip("the tests do not run on an embedded server")
+    name = f"recengine_test_{uuid.uuid4().hex[:12]}"
+    app = create_app(Settings(database_url=None, data_dir=host.parent, database_name=name))
+    try:
+        broker, backend = make_url(app.conf.broker_url), make_url(app.conf.result_backend.removeprefix("db+"))
+        assert (broker.drivername, broker.database, broker.query["host"]) == ("postgresql", name, str(host))
+        assert (backend.drivername, backend.database, backend.query["host"]) == ("postgresql+psycopg", name, str(host))
+    finally:
+        admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# --- a real worker ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(None, id="postgres"), pytest.param(REDIS_URL, id="redis"), pytest.param(AMQP_URL, id="amqp")],
+)
+def worker(request: pytest.FixtureRequest, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+    WorkerHandle
+]:
+    broker: str | None = request.param
+    if broker is not None and not broker_reachable(broker):
+        pytest.skip(f"no broker answers at {broker} (or its client library is missing)")
+    # The database is this module's own; a shared broker gets a queue of its own too.
+    queue = "recengine" if broker is None else f"recengine-test-{uuid.uuid4().hex[:8]}"
+    with celery_worker(engine.url, tmp_path_factory.mktemp("worker"), broker_url=broker, queue=queue) as handle:
+        yield handle
+
+
+def test_ping_goes_pending_running_succeeded(worker: WorkerHandle) -> None:
+    job = submit_job(db=worker.db, kind="ping", params={"hold_s": 0.5}, task=worker.app)
+    assert job.status == "pending" and job.task_id
+    seen: list[tuple[str, float]] = []
+    done = worker.wait_for_job(job.id, watch=lambda j: seen.append((j.status, j.progress)))
+    assert ("running", 0.5) in seen  # progress written by the worker, visible here while it runs
+    assert (done.status, done.progress, done.error) == ("succeeded", 1.0, None)
+    assert done.result == {"worker": worker.node, "host": os.uname().nodename, "pid": worker.process.pid}
+    assert AsyncResult(job.task_id, app=worker.app).get(timeout=10) == done.result  # the result backend too
+
+
+def test_succeeded_job_is_not_run_twice(worker: WorkerHandle) -> None:
+    job = submit_job(db=worker.db, kind="ping", params={}, task=worker.app)
+    first = worker.wait_for_job(job.id)
+    result = AsyncResult(job.task_id, app=worker.app)
+    result.get(timeout=10)
+    result.forget()
+    enqueue(worker.app, job)  # the same job and task id again, as a redelivery would
+    assert AsyncResult(job.task_id, app=worker.app).get(timeout=15) == first.result
+    again = worker.read_job(job.id)
+    assert (again.status, again.result, again.started_at, again.finished_at) == (
+        "succeeded", first.result, first.started_at, first.finished_at,
+    )  # fmt: skip
+    with worker.db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Job).where(Job.task_id == job.task_id)) == 1
