@@ -128,3 +128,20 @@ def test_use_before_fit_raises_model_not_fitted() -> None:
         model.recalculate_user(np.arange(3, dtype=np.int64))
     with pytest.raises(ModelNotFittedError):
         model.score(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros((1, 2), dtype=np.int64))
+
+
+def test_cf_top_items_is_a_candidate_source_ordered_by_affinity() -> None:
+    import scipy.sparse as sp
+
+    from recengine.preferences.cf import CFConfig, ImplicitCF
+
+    rows = [u for u in range(20) for _ in range(5)]
+    cols = [(u % 2) * 10 + j for u in range(20) for j in range(5)]
+    matrix = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(20, 20))
+    cf = ImplicitCF(CFConfig(factors=2, iterations=20, seed=0)).fit(matrix)
+    pool = np.arange(20)
+    top = cf.top_items(cf.user_factors[0], pool, 5)
+    scores = cf.item_factors[top] @ cf.user_factors[0]
+    assert len(top) == 5 and (np.diff(scores) <= 0).all()
+    assert set(top) <= set(range(10))  # user 0's group
+    assert len(cf.top_items(cf.user_factors[0], pool[:3], 10)) == 3

@@ -44,7 +44,9 @@ PG_URL = "postgresql://rec:secret@db.example:5432/rec"
 @pytest.fixture(scope="module")
 def db(engine: Engine) -> Database:
     """The module's migrated database, committing for real (workers read it from other connections)."""
-    return Database(url=engine.url, engine=engine, sessions=sessionmaker(engine, expire_on_commit=False), embedded=False)
+    return Database(
+        url=engine.url, engine=engine, sessions=sessionmaker(engine, expire_on_commit=False), embedded=False
+    )
 
 
 def _new_job(db: Database, *, running: bool = False, kind: str = "test") -> int:
@@ -295,9 +297,9 @@ def test_embedded_default_joins_the_server(server_url: URL, clean_env: pytest.Mo
     scope="module",
     params=[pytest.param(None, id="postgres"), pytest.param(REDIS_URL, id="redis"), pytest.param(AMQP_URL, id="amqp")],
 )
-def worker(request: pytest.FixtureRequest, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-    WorkerHandle
-]:
+def worker(
+    request: pytest.FixtureRequest, engine: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerHandle]:
     broker: str | None = request.param
     if broker is not None and not broker_reachable(broker):
         pytest.skip(f"no broker answers at {broker} (or its client library is missing)")

@@ -98,6 +98,16 @@ class ImplicitCF:
         row = csr_matrix((values, (np.zeros(len(items), dtype=np.int64), items)), shape=(1, n_items))
         return np.asarray(model.recalculate_user(0, row), dtype=np.float64).ravel()
 
+    def top_items(self, factors: FloatArray, pool: IntArray, k: int) -> IntArray:
+        """Candidate source: the ``k`` items of ``pool`` (e.g. one category) with the highest affinity to a user
+        given by ``factors`` (a row of :attr:`user_factors` or a :meth:`recalculate_user` result), best first."""
+        if k < 1:
+            raise InvalidInputError(f"k must be >= 1, got {k}")
+        scores = self.item_factors[pool] @ factors
+        top = np.argpartition(-scores, min(k, len(pool)) - 1)[:k] if len(pool) > k else np.arange(len(pool))
+        best: IntArray = pool[top[np.argsort(-scores[top], kind="stable")]]
+        return best
+
     def score(self, users: IntArray, queries: IntArray, candidates: IntArray) -> FloatArray:
         """:class:`~recengine.evaluation.protocol.PairScorer`: user-item affinity; the query is not used."""
         del queries  # CF knows users and items, not which item the user is looking at
