@@ -213,7 +213,9 @@ def test_unserialisable_result_fails_the_job(db: Database) -> None:
 def test_enqueue_failure_marks_the_job_failed(db: Database) -> None:
     settings = WorkerSettings(database_url=str(db.url), broker_url="amqp://guest:guest@127.0.0.1:1//")
     app = create_app(settings)
-    app.conf.task_publish_retry = False  # fail at once: nothing listens on port 1
+    # Fail at once (nothing listens on port 1) rather than after kombu's retries.
+    app.conf.task_publish_retry = False
+    app.conf.broker_transport_options = {"max_retries": 1, "interval_start": 0}
     with pytest.raises(Exception):  # noqa: B017  # kombu's OperationalError; the row is what matters
         submit_job(db=db, kind="ping", params={}, task=app)
     with db.sessions() as session:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -23,7 +24,7 @@ from pydantic import Field
 from sqlalchemy import Engine, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import configure_mappers, sessionmaker
 
 from recengine.config import Settings
 from recengine.store.database import Database, ensure_database, make_engine, normalise_url, open_database
@@ -53,6 +54,14 @@ _ENGINES: dict[str, tuple[Engine, sessionmaker[Any]]] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
+def _configure_kombu_models() -> None:
+    # kombu's models use the ``noload`` strategy, deprecated in SQLAlchemy 2.1 (still working); silenced here,
+    # where upstream's code configures, and nowhere else.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"The ``noload`` loader strategy", category=DeprecationWarning)
+        configure_mappers()
+
+
 class PostgresChannel(kombu_sqla.Channel):
     """kombu's SQL channel, fitted for PostgreSQL and several workers.
 
@@ -68,6 +77,7 @@ class PostgresChannel(kombu_sqla.Channel):
         with _ENGINES_LOCK:
             if url not in _ENGINES:
                 engine = make_engine(url)
+                _configure_kombu_models()
                 with engine.begin() as conn:
                     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
                     kombu_metadata.create_all(conn)
