@@ -18,8 +18,13 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 target_metadata = Base.metadata
 
 
+def _ours(name: str | None, type_: str, parent_names: object) -> bool:
+    """Leave the broker's and result backend's tables (kombu_*, celery_*) to Celery: they are not ours."""
+    return not (type_ == "table" and name is not None and name.startswith(("kombu_", "celery_")))
+
+
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True, include_name=_ours)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kombu import Connection
+from kombu.connection import Connection
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import sessionmaker
 
@@ -64,7 +64,7 @@ class WorkerHandle:
 def broker_reachable(url: str) -> bool:
     """Whether a broker answers (and its client library is installed)."""
     try:
-        with Connection(url, connect_timeout=1) as conn:
+        with Connection(url, connect_timeout=1) as conn:  # type: ignore[no-untyped-call]
             conn.ensure_connection(max_retries=1, timeout=2)
     except Exception:  # missing library, refused, bad credentials: all mean "not here"
         return False
@@ -77,6 +77,7 @@ def _worker_env(settings: WorkerSettings) -> dict[str, str]:
         RECENGINE_DATABASE_URL=str(settings.database_url),
         RECENGINE_BROKER_POLLING_INTERVAL=str(settings.broker_polling_interval),
         RECENGINE_WORKER_QUEUE=settings.worker_queue,
+        RECENGINE_DATA_DIR=str(settings.data_dir),
         PYTHONUNBUFFERED="1",
     )
     if settings.broker_url:
@@ -119,6 +120,7 @@ def celery_worker(
     broker_url: str | None = None,
     queue: str = "recengine",
     ready_timeout_s: float = 45.0,
+    data_dir: Path | None = None,
 ) -> Iterator[WorkerHandle]:
     """Run ``celery -A workers.app worker`` (solo pool) on ``database_url`` until the block ends.
 
@@ -131,6 +133,7 @@ def celery_worker(
         result_backend=None,
         broker_polling_interval=POLLING_INTERVAL_S,
         worker_queue=queue,
+        data_dir=data_dir or log_dir / "data",
     )
     node = f"recengine-test-{os.getpid()}@{os.uname().nodename}"
     engine = make_engine(database_url)

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +34,8 @@ from recengine.evaluation.protocol_data import PARTS, ProtocolData, load_protoco
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel, preference_loss
 from recengine.store.models import ModelVersion, UserPreference
 from recengine.training.checkpoints import file_sha256, load_checkpoint, save_checkpoint
-from recengine.training.compatibility_recipe import CompatibilityRecipe
-from recengine.training.trainer import TrainConfig, Trainer
+from recengine.training.compatibility_recipe import Batch, CompatibilityRecipe
+from recengine.training.trainer import TrainConfig, Trainer, TrainResult
 from tests.conftest import MYNTRA, require
 
 TOP, BOTTOM = SLOT_ORDER.index("top"), SLOT_ORDER.index("bottom")
@@ -42,10 +43,6 @@ TRAIN, VALID, TEST = (PARTS.index(p) for p in ("train", "valid", "test"))
 TINY = CompatibilityConfig(image_size=32, widths=(4, 8), convs=(1, 1), fc=(16,), z_dim=8, metric_hidden=(8,), n_users=5)
 METRICS = {"questions", "fitb", "pfitb", "auc_eq6", "auc_eq7", "recall10", "map10", "recall10_unseen",
            "unseen_questions"}  # fmt: skip
-BUG_EXTRA = (
-    "CompatibilityRecipe.checkpoint_extra indexes the list ProtocolData.user_external with a numpy bool mask "
-    "(TypeError), so every Trainer with a checkpoint fails at its first save"
-)
 
 
 def tiny(**changes: object) -> CompatibilityConfig:
@@ -271,15 +268,14 @@ def scorer_setup(mode: str = "theta") -> tuple[CompatibilityModel, np.ndarray, t
     return model, images, embed_images(model, images, batch=5)  # batches of 5: 12 is not a multiple
 
 
-def model_scores(model: CompatibilityModel, images: np.ndarray, rows: list[int], queries: list[int],
+def model_scores(model: CompatibilityModel, images: np.ndarray, rows: np.ndarray, queries: np.ndarray,
                  candidates: np.ndarray) -> np.ndarray:  # fmt: skip
-    """The reference: the model run on pixels, one (user, query, candidate) triple at a time."""
-    out = np.empty(candidates.shape)
+    """The reference: the model's forward on pixels, one row per (user, query, candidate) triple."""
+    n = candidates.shape[1]
     with torch.no_grad():
-        for b, (row, q) in enumerate(zip(rows, queries, strict=True)):
-            for j, c in enumerate(candidates[b]):
-                out[b, j] = model(torch.tensor([row]), to_tensor(images[[q]]), to_tensor(images[[c]])).item()
-    return out
+        out = model(torch.as_tensor(np.repeat(rows, n)), to_tensor(images[np.repeat(queries, n)]),
+                    to_tensor(images[candidates.ravel()]))  # fmt: skip
+    return out.numpy().reshape(candidates.shape)
 
 
 def test_embed_images_is_the_encoder_on_pixels_in_eval_mode() -> None:
@@ -302,7 +298,7 @@ def test_scorer_equals_the_model_run_on_images(mode: str) -> None:
     candidates = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9], [0, 11, 10]])
     scores = scorer.score(users, queries, candidates)
     assert scores.shape == (4, 3) and scores.dtype == np.float64
-    expected = model_scores(model, images, USER_ROWS[users].tolist(), queries.tolist(), candidates)
+    expected = model_scores(model, images, USER_ROWS[users], queries, candidates)
     np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
     assert np.array_equal(scorer.score(users, queries, candidates), scores)  # deterministic
     # One candidate column gives the same scores as inside a wider row.
@@ -313,7 +309,7 @@ def test_scorer_equals_the_model_run_on_images(mode: str) -> None:
 
 
 def test_scorer_needs_fitted_thetas_for_newcomers() -> None:
-    model, images, z = scorer_setup("theta")
+    model, _, z = scorer_setup("theta")
     scorer = CompatibilityScorer(model, z, USER_ROWS)
     with pytest.raises(ValueError, match="thetas"):
         scorer.score(np.array([0, 3]), np.array([1, 2]), np.array([[3, 4], [5, 6]]))
@@ -342,7 +338,7 @@ def test_scorer_needs_fitted_thetas_for_newcomers() -> None:
 
 
 def test_label_mode_scores_newcomers_with_a_zero_label() -> None:
-    model, images, z = scorer_setup("label")
+    model, _, z = scorer_setup("label")
     scorer = CompatibilityScorer(model, z, USER_ROWS)
     scores = scorer.score(np.array([3, 0]), np.array([1, 1]), np.array([[2, 3, 4], [2, 3, 4]]))
     with torch.no_grad():
@@ -356,7 +352,7 @@ def test_label_mode_scores_newcomers_with_a_zero_label() -> None:
 
 @pytest.mark.parametrize("mode", ["theta", "none"])
 def test_score_catalogue_equals_the_scorer_against_every_item(mode: str) -> None:
-    model, images, z = scorer_setup(mode)
+    model, _, z = scorer_setup(mode)
     scorer = CompatibilityScorer(model, z, USER_ROWS)
     theta = None if model.theta is None else model.theta.weight[USER_ROWS[1]].detach()
     every = score_catalogue(model, z[6], z, theta, batch=5)  # several batches, the last one short
@@ -392,14 +388,6 @@ def test_evaluate_accepts_the_scorer_on_hand_made_data() -> None:
 TRAIN_CONFIG = TrainConfig(steps=30, batch_size=8, eval_every=15, lr=1e-3)
 
 
-class ListExtraRecipe(CompatibilityRecipe):
-    """The recipe with ``checkpoint_extra`` as it should be (see BUG_EXTRA): checkpoints can then be written."""
-
-    def checkpoint_extra(self) -> dict[str, object]:
-        names = [e for e, r in zip(self.data.user_external, self.user_rows, strict=True) if r >= 0]
-        return {"dataset_id": self.data.dataset_id, "user_external_ids": names}
-
-
 def toy_recipe(seed: int = 0, cls: type[CompatibilityRecipe] = CompatibilityRecipe) -> CompatibilityRecipe:
     data = toy_data()
     torch.manual_seed(seed)
@@ -428,52 +416,75 @@ def test_recipe_draws_joint_users_positives_and_both_kinds_of_negatives() -> Non
     assert sum(len(g["params"]) for g in groups) == len(list(recipe.model.parameters()))
 
 
-def test_trainer_runs_evaluates_and_reports_progress() -> None:
-    recipe = toy_recipe()
+@dataclasses.dataclass
+class ToyRun:
+    recipe: CompatibilityRecipe
+    result: TrainResult
+    progress: list[tuple[int, int | None]]
+    loss_before: float
+    loss_after: float
+    checkpoint: Path
+
+
+def fixed_batch_loss(recipe: CompatibilityRecipe, batch: Batch) -> float:
+    """The recipe's loss on one batch, in eval mode, with the same flips every time."""
+    recipe.model.eval()
+    with torch.no_grad():
+        torch.manual_seed(1)
+        return float(recipe.loss(batch)[0])
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory: pytest.TempPathFactory) -> ToyRun:
+    """30 steps on the hand-made data, evaluated at steps 15 and 30, checkpointed: shared by the tests below."""
+    recipe = toy_recipe(cls=CompatibilityRecipe)
+    fixed = next(recipe.batches(torch.Generator().manual_seed(123), 64))
+    before = fixed_batch_loss(recipe, fixed)
     calls: list[tuple[int, int | None]] = []
+    path = tmp_path_factory.mktemp("toy") / "ckpt" / "toy.pt"
     torch.manual_seed(0)
-    result = Trainer(recipe, TRAIN_CONFIG, progress=lambda s, n: calls.append((s, n))).fit()
-    assert result.steps == 30 and result.checkpoint is None and result.sha256 is None
-    assert calls == [(20, 30), (30, 30)]
+    result = Trainer(recipe, TRAIN_CONFIG, checkpoint=path, progress=lambda s, n: calls.append((s, n))).fit()
+    return ToyRun(recipe, result, calls, before, fixed_batch_loss(recipe, fixed), path)
+
+
+def test_trainer_runs_evaluates_and_reports_progress(toy_run: ToyRun) -> None:
+    result = toy_run.result
+    assert result.steps == 30
+    assert toy_run.progress == [(20, 30), (30, 30)]
     assert [h["step"] for h in result.history] == [15.0, 30.0]
     for entry in result.history:
         assert set(entry) == {"step", "loss", "valid_fitb", "valid_pfitb"}
         assert math.isfinite(entry["loss"]) and 0.0 <= entry["valid_fitb"] <= 1.0
+        assert 0.0 <= entry["valid_pfitb"] <= 1.0
     assert result.metrics == result.history[-1]
-    assert not recipe.model.training
+    assert not toy_run.recipe.model.training
 
 
-def test_training_learns_the_colour_rule() -> None:
-    recipe = toy_recipe()
-    fixed = next(recipe.batches(torch.Generator().manual_seed(123), 64))
-
-    def fixed_loss() -> float:
-        recipe.model.eval()
-        with torch.no_grad():
-            torch.manual_seed(1)  # the same flips
-            return float(recipe.loss(fixed)[0])
-
-    before = fixed_loss()
-    torch.manual_seed(0)
-    result = Trainer(recipe, TRAIN_CONFIG).fit()
-    after = fixed_loss()
+def test_training_learns_the_colour_rule(toy_run: ToyRun) -> None:
+    before, after = toy_run.loss_before, toy_run.loss_after
     assert math.isfinite(after) and after < before - 0.05, (before, after)
-    assert result.metrics["valid_fitb"] >= 0.25  # chance level: 1 in 4
+    assert toy_run.result.metrics["valid_fitb"] >= 0.25  # chance level: 1 in 4
 
 
-def test_trainer_checkpoints_and_resumes(tmp_path: Path) -> None:
-    path = tmp_path / "ckpt" / "toy.pt"
-    recipe = toy_recipe(cls=ListExtraRecipe)
-    torch.manual_seed(0)
-    result = Trainer(recipe, TRAIN_CONFIG, checkpoint=path).fit()
-    assert result.checkpoint == path and result.sha256 == file_sha256(path)
+def test_trainer_without_a_checkpoint_path_writes_nothing(tmp_path: Path) -> None:
+    config = dataclasses.replace(TRAIN_CONFIG, steps=3, eval_every=3)
+    result = Trainer(toy_recipe(), config).fit()
+    assert (result.steps, result.checkpoint, result.sha256) == (3, None, None)
+    assert len(result.history) == 1
+
+
+def test_trainer_checkpoints_and_resumes(toy_run: ToyRun, tmp_path: Path) -> None:
+    result, recipe = toy_run.result, toy_run.recipe
+    path = tmp_path / "toy.pt"
+    shutil.copyfile(toy_run.checkpoint, path)
+    assert result.checkpoint == toy_run.checkpoint and result.sha256 == file_sha256(path)
     payload = load_checkpoint(path, family="compatibility")
     extra = payload["extra"]
     assert extra["step"] == 30 and extra["history"] == result.history and extra["metrics"] == result.metrics
     assert extra["train"] == TRAIN_CONFIG.as_dict()
     assert CompatibilityConfig.from_dict(payload["config"]) == recipe.model.config
 
-    fresh = toy_recipe(seed=5, cls=ListExtraRecipe)
+    fresh = toy_recipe(seed=5, cls=CompatibilityRecipe)
     assert Trainer(fresh, TRAIN_CONFIG, checkpoint=tmp_path / "none.pt").resume() is False
     trainer = Trainer(fresh, TRAIN_CONFIG, checkpoint=path)
     assert trainer.resume() is True
@@ -485,12 +496,12 @@ def test_trainer_checkpoints_and_resumes(tmp_path: Path) -> None:
     assert len(adam) == len(list(fresh.model.parameters()))
     assert all(float(s["step"]) == 30 for s in adam.values())
     # A longer run continues from step 30.
-    longer = Trainer(fresh, dataclasses.replace(TRAIN_CONFIG, steps=45), checkpoint=path)
-    longer.resume()
-    assert longer.fit().steps == 45 and load_checkpoint(path)["extra"]["step"] == 45
+    longer = Trainer(fresh, dataclasses.replace(TRAIN_CONFIG, steps=35, eval_every=5), checkpoint=path)
+    assert longer.resume()
+    assert longer.fit().steps == 35
+    assert load_checkpoint(path)["extra"]["step"] == 35 and len(longer.history) == 3
 
 
-@pytest.mark.xfail(reason=BUG_EXTRA, strict=True, raises=TypeError)
 def test_checkpoint_extra_names_the_joint_users_only(tmp_path: Path) -> None:
     recipe = toy_recipe()  # user_external is a list, as load_protocol_data makes it
     path = tmp_path / "toy.pt"
@@ -500,16 +511,11 @@ def test_checkpoint_extra_names_the_joint_users_only(tmp_path: Path) -> None:
     assert extra["user_external_ids"] == ["toy-u0", "toy-u1", "toy-u2", "toy-u3"]
 
 
-@pytest.mark.xfail(
-    reason="Trainer.fit starts from metrics = {}: resuming a finished run (no steps left) returns empty metrics "
-    "and overwrites the checkpoint's metrics with {}",
-    strict=True,
-)
 def test_resuming_a_finished_run_keeps_its_metrics(tmp_path: Path) -> None:
     path = tmp_path / "toy.pt"
     config = dataclasses.replace(TRAIN_CONFIG, steps=4, eval_every=2)
-    first = Trainer(toy_recipe(cls=ListExtraRecipe), config, checkpoint=path).fit()
-    trainer = Trainer(toy_recipe(cls=ListExtraRecipe), config, checkpoint=path)
+    first = Trainer(toy_recipe(cls=CompatibilityRecipe), config, checkpoint=path).fit()
+    trainer = Trainer(toy_recipe(cls=CompatibilityRecipe), config, checkpoint=path)
     assert trainer.resume()
     again = trainer.fit()
     assert again.steps == 4
@@ -531,15 +537,20 @@ def simulated_dataset(session: Session, name: str) -> ProtocolData:
     return load_protocol_data(session=session, dataset=name)
 
 
+@pytest.fixture(scope="module")
+def image_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One image cache for the module: its files are named by image content, so the tests can share it."""
+    return tmp_path_factory.mktemp("images")
+
+
 def test_variants_name_the_seeds_ablations() -> None:
     assert VARIANTS == {"full": "theta", "no-theta": "none", "label": "label"}
 
 
-@pytest.mark.xfail(reason=BUG_EXTRA, strict=True, raises=TypeError)
-def test_train_compatibility_registers_the_version_and_joint_users_preferences(session: Session,
-                                                                                tmp_path: Path) -> None:  # fmt: skip
+def test_train_compatibility_registers_the_version_and_joint_users_preferences(session: Session, tmp_path: Path,
+                                                                                image_cache: Path) -> None:  # fmt: skip
     data = simulated_dataset(session, "cmp-full")
-    trained = train_compatibility(session=session, dataset="cmp-full", variant="full", images_dir=tmp_path / "cache",
+    trained = train_compatibility(session=session, dataset="cmp-full", variant="full", images_dir=image_cache,
                                   checkpoint_dir=tmp_path / "ckpt", train=DB_TRAIN, config=DB_CONFIG)  # fmt: skip
     version = session.get(ModelVersion, trained.model_version_id)
     assert version is not None
@@ -567,11 +578,11 @@ def test_train_compatibility_registers_the_version_and_joint_users_preferences(s
         np.testing.assert_allclose(row.vector, table[n], rtol=1e-6)
 
 
-@pytest.mark.xfail(reason=BUG_EXTRA, strict=True, raises=TypeError)
-def test_train_compatibility_without_theta_writes_no_preferences(session: Session, tmp_path: Path) -> None:
+def test_train_compatibility_without_theta_writes_no_preferences(session: Session, tmp_path: Path,
+                                                                  image_cache: Path) -> None:  # fmt: skip
     simulated_dataset(session, "cmp-none")
     trained = train_compatibility(session=session, dataset="cmp-none", variant="no-theta",
-                                  images_dir=tmp_path / "cache", checkpoint_dir=tmp_path / "ckpt", train=DB_TRAIN,
+                                  images_dir=image_cache, checkpoint_dir=tmp_path / "ckpt", train=DB_TRAIN,
                                   config=DB_CONFIG)  # fmt: skip
     version = session.get(ModelVersion, trained.model_version_id)
     assert version is not None and version.config["model"]["user_mode"] == "none"

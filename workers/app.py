@@ -30,9 +30,10 @@ from recengine.config import Settings
 from recengine.store.database import Database, ensure_database, make_engine, normalise_url, open_database
 from recengine.store.embedded import embedded_url, start_embedded
 
-#: kombu's SQL transport names the broker this way; such URLs are served by :class:`PostgresTransport`.
+#: URL prefixes of kombu's SQL transport; a PostgreSQL URL behind one is served by :class:`PostgresTransport`.
 _SQLA_PREFIXES = ("sqla+", "sqlalchemy+")
 _REDIS_SCHEMES = ("redis", "rediss", "sentinel")
+_AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 #: Redis hands an unacknowledged message to another worker after this long; with late acknowledgement it must
 #: exceed the longest job (training), or a second worker starts a job that is still running.
 _REDIS_VISIBILITY_TIMEOUT_S = 12 * 3600
@@ -151,11 +152,22 @@ def broker_config(settings: WorkerSettings, database_url: URL) -> dict[str, Any]
             "broker_url": plain.render_as_string(hide_password=False),
             "broker_transport": f"{__name__}:{PostgresTransport.__name__}",
             "broker_transport_options": {"polling_interval": settings.broker_polling_interval},
+            # The message left the table when it was taken: a task cancelled on a lost connection is never
+            # redelivered, so it keeps running instead.
+            "worker_cancel_long_running_tasks_on_connection_loss": False,
         }
+    scheme = url.split("://", 1)[0]
     options: dict[str, Any] = {}
-    if url.split("://", 1)[0] in _REDIS_SCHEMES:
+    if scheme in _REDIS_SCHEMES:
         options["visibility_timeout"] = _REDIS_VISIBILITY_TIMEOUT_S
-    return {"broker_url": url, "broker_transport": None, "broker_transport_options": options}
+    return {
+        "broker_url": url,
+        "broker_transport": None,
+        "broker_transport_options": options,
+        # RabbitMQ redelivers a lost connection's unacknowledged messages at once: the running copy must stop,
+        # or the job runs twice side by side. Redis waits for the visibility timeout, so the task may finish.
+        "worker_cancel_long_running_tasks_on_connection_loss": scheme in _AMQP_SCHEMES,
+    }
 
 
 def celery_config(settings: WorkerSettings) -> dict[str, Any]:
@@ -171,7 +183,6 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
         "task_track_started": True,
         "task_serializer": "json",
         "result_serializer": "json",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 from celery import Task, shared_task
@@ -39,3 +40,19 @@ def pong(context: JobContext, worker: str) -> dict[str, Any]:
 def ping(self: Task, job_id: int) -> dict[str, Any] | None:
     """Health check of the worker deployment: job ``job_id`` (kind ``ping``) goes running, half, succeeded."""
     return run_job(job_id, self.request.id, lambda ctx: pong(ctx, self.request.hostname), db=worker_database(self.app))
+
+
+def fit_user_job(context: JobContext, cache_dir: Path) -> dict[str, Any]:
+    """The preference-fitting job: one library call (:func:`recengine.preferences.service.fit_and_store`)."""
+    from recengine.preferences.service import fit_and_store
+
+    return fit_and_store(sessions=context.db.sessions, user_id=int(context.params["user_id"]),
+                         model_version_id=context.params.get("model_version_id"), cache_dir=cache_dir,
+                         progress=context.progress)  # fmt: skip
+
+
+@shared_task(name=task_name("fit_preferences"), bind=True)
+def fit_preferences(self: Task, job_id: int) -> dict[str, Any] | None:
+    """Fit θu of ``params["user_id"]`` against ``params["model_version_id"]`` (default: newest) and store it."""
+    cache_dir = self.app.settings.data_dir / "cache"
+    return run_job(job_id, self.request.id, lambda ctx: fit_user_job(ctx, cache_dir), db=worker_database(self.app))

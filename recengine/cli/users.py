@@ -23,9 +23,13 @@ app = typer.Typer(help="User preference vectors θu.", no_args_is_help=True)
 def fit(
     user: Annotated[str, typer.Argument(help="External id (or database id) of the user.")],
     model_version: Annotated[int | None, typer.Option(help="Compatibility model version; default: newest.")] = None,
+    background: Annotated[bool, typer.Option(help="Queue a job for a worker instead of fitting here.")] = False,
 ) -> None:
     """Fit θu for one user with the model's networks frozen, and store it (replacing an older fit)."""
     settings = Settings()
+    if background:
+        _submit(user, model_version)
+        return
     with open_db() as db:
         with db.sessions() as session:
             target = resolve_user(session=session, user=user)
@@ -39,3 +43,15 @@ def fit(
     kind = "population prior (no history)" if result.is_prior else f"loss {result.loss:.4f}"
     console.print(f"θu of {target.external_id} for model version {version_id}: {result.n_examples} examples, "
                   f"{kind}, {result.steps} steps, {result.seconds * 1000:.0f} ms")  # fmt: skip
+
+
+def _submit(user: str, model_version: int | None) -> None:
+    from workers.app import create_app
+    from workers.jobs import submit_job
+
+    with open_db() as db:
+        with db.sessions() as session:
+            user_id = resolve_user(session=session, user=user).id
+        job = submit_job(db=db, kind="fit_preferences", params={"user_id": user_id, "model_version_id": model_version},
+                         task=create_app())  # fmt: skip
+    console.print(f"queued job {job.id}: `recengine jobs show {job.id}` follows it")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from recengine.compatibility.scoring import embed_images
 from recengine.compatibility.train import joint_user_rows
@@ -178,3 +179,33 @@ def default_model_version(*, session: Session) -> ModelVersion:
     if version is None:
         raise NotFoundError("no compatibility model with θu: train one with `recengine train compatibility`")
     return version
+
+
+_CONTEXTS: dict[tuple[str, int, str], ModelContext] = {}
+
+
+def cached_model_context(*, session: Session, model_version_id: int, cache_dir: Path) -> ModelContext:
+    """:func:`load_model_context`, kept per process (a worker fits many users with the same model)."""
+    version = session.get(ModelVersion, model_version_id)
+    key = (str(session.get_bind().engine.url), model_version_id, str(version.checkpoint_sha256 if version else ""))
+    if key not in _CONTEXTS:
+        _CONTEXTS.clear()  # one model at a time: contexts hold the whole catalogue's embeddings
+        _CONTEXTS[key] = load_model_context(session=session, model_version_id=model_version_id, cache_dir=cache_dir)
+    return _CONTEXTS[key]
+
+
+def fit_and_store(*, sessions: sessionmaker[Session], user_id: int, model_version_id: int | None, cache_dir: Path,
+                  config: FitConfig = DEFAULT_FIT, progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
+    """Fit θu of one user and upsert it; the previous θu stays until the new one is committed.
+
+    Returns a JSON-able summary (the job result of the Celery task).
+    """
+    with sessions() as session:
+        version_id = model_version_id or default_model_version(session=session).id
+        ctx = cached_model_context(session=session, model_version_id=version_id, cache_dir=cache_dir)
+        result = fit_user(session=session, ctx=ctx, user_id=user_id, config=config, progress=progress)
+    with sessions.begin() as session:
+        store_preferences(session=session, user_id=user_id, model_version_id=version_id, result=result)
+    return {"user_id": user_id, "model_version_id": version_id, "loss": None if result.is_prior else result.loss,
+            "n_examples": result.n_examples, "is_prior": result.is_prior, "steps": result.steps,
+            "seconds": round(result.seconds, 4)}  # fmt: skip

@@ -91,8 +91,13 @@ def fit_theta(model: CompatibilityModel, z_pos: torch.Tensor, z_neg: torch.Tenso
     prior = torch.as_tensor(population_prior(model), dtype=torch.float32)
     if len(z_pos) == 0:
         return FitResult(prior.double().numpy(), float("nan"), 0, 0, time.perf_counter() - start, True)
-    if z_neg.shape[0] != z_pos.shape[0] or z_neg.shape[-1] != z_pos.shape[-1]:
-        raise InvalidInputError(f"negatives {tuple(z_neg.shape)} do not match positives {tuple(z_pos.shape)}")
+    dim = model.config.z_dim
+    shapes_ok = z_pos.ndim == 2 and z_neg.ndim == 3 and z_neg.shape[0] == z_pos.shape[0]
+    if not shapes_ok or {z_pos.shape[1], z_neg.shape[2]} != {dim}:
+        raise InvalidInputError(
+            f"latents do not match: expected positives (P, {dim}) and negatives (P, K, {dim}), "
+            f"got {tuple(z_pos.shape)} and {tuple(z_neg.shape)}"
+        )
     theta = prior.clone().requires_grad_(True)
     optimiser = torch.optim.Adam([theta], lr=config.lr)
     best, best_theta, since, step = float("inf"), prior.clone(), 0, 0
@@ -101,14 +106,14 @@ def fit_theta(model: CompatibilityModel, z_pos: torch.Tensor, z_neg: torch.Tenso
             pos = model.score_latent(z_pos, theta)[:, None]
             neg = model.score_latent(z_neg, theta)
             loss = preference_loss(pos.expand_as(neg), neg) + config.prior * ((theta - prior) ** 2).mean()
-            optimiser.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimiser.step()
             value = loss.item()
-            if value < best - config.tol:
+            if value < best - config.tol:  # the loss belongs to θ before this step's update
                 best, best_theta, since = value, theta.detach().clone(), 0
             else:
                 since += 1
+            optimiser.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimiser.step()
             if progress is not None and step % 10 == 0:
                 progress(step, config.steps)
             if since >= config.patience:

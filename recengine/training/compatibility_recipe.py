@@ -46,7 +46,7 @@ class CompatibilityRecipe:
                  eval_questions: int = 1500, seed: int = 0) -> None:  # fmt: skip
         self.model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.data = data
-        self.images = torch.from_numpy(np.ascontiguousarray(images))  # (I, S, S, 3) uint8, ~0.5 GB for 40k
+        self.images = torch.from_numpy(np.array(images, copy=True))  # (I, S, S, 3) uint8, ~0.5 GB for 40k
         self.user_rows = user_rows
         self.weight_decay = weight_decay
         self.user_lr = user_lr
@@ -119,4 +119,9 @@ class CompatibilityRecipe:
 
     def checkpoint_extra(self) -> dict[str, Any]:
         # External ids, not database ids: a rebuilt dataset (same seed) maps onto the same θu rows.
-        return {"dataset_id": self.data.dataset_id, "user_external_ids": self.data.user_external[self.user_rows >= 0]}
+        return {
+            "dataset_id": self.data.dataset_id,
+            "user_external_ids": [
+                e for e, row in zip(self.data.user_external, self.user_rows, strict=True) if row >= 0
+            ],
+        }

@@ -105,7 +105,8 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         generator = torch.Generator().manual_seed(cfg.seed + self.step)
         batches = self.recipe.batches(generator, cfg.batch_size)
-        start, metrics, running = time.perf_counter(), {}, 0.0
+        start, running = time.perf_counter(), 0.0
+        metrics: dict[str, float] = dict(self.history[-1]) if self.history else {}
         self.recipe.model.train()
         while self.step < cfg.steps:
             loss, _ = self.recipe.loss(next(batches))
@@ -113,7 +114,8 @@ class Trainer:
             loss.backward()  # type: ignore[no-untyped-call]
             self.optimizer.step()
             self.step += 1
-            running = 0.98 * running + 0.02 * float(loss) if self.step > 1 else float(loss)
+            value = loss.item()
+            running = 0.98 * running + value * 0.02 if self.step > 1 else value
             if self.progress is not None and (self.step % 20 == 0 or self.step == cfg.steps):
                 self.progress(self.step, cfg.steps)
             if self.step % cfg.eval_every == 0 or self.step == cfg.steps:

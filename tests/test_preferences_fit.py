@@ -1,0 +1,338 @@
+"""Fitting θu for users the networks never saw (seed Sec. 4.5): recovery of a planted θ in latent space, the
+fit's contract, and the database service (model context, user examples, fit, upsert) end to end."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from recengine.compatibility.scoring import embed_images
+from recengine.compatibility.train import train_compatibility
+from recengine.datasets.image_cache import load_image_cache
+from recengine.datasets.importers.myntra import import_myntra
+from recengine.datasets.outfits import (
+    SimulationParams,
+    load_catalogue,
+    load_category_map,
+    load_templates,
+    simulate_users,
+)
+from recengine.errors import InvalidInputError, NotFoundError
+from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
+from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel, preference_loss
+from recengine.preferences.service import (
+    fit_examples,
+    fit_user,
+    load_model_context,
+    store_preferences,
+    user_examples,
+)
+from recengine.preferences.theta import FitConfig, FitResult, fit_theta, population_prior
+from recengine.store.models import Interaction, User, UserPreference
+from recengine.training.trainer import TrainConfig
+from tests.conftest import MYNTRA, require
+
+LINEAR = CompatibilityConfig(image_size=32, widths=(4, 8), convs=(1, 1), fc=(16,), z_dim=8, metric_hidden=(),
+                             n_users=5)  # fmt: skip
+
+
+# --- planted θu in latent space -----------------------------------------------------------------------------------
+
+
+def linear_model(seed: int = 0, user_mode: str = "theta") -> CompatibilityModel:
+    """M linear (no hidden layer); the θ table spread around 1, so the population prior is its mean θ̄."""
+    torch.manual_seed(seed)
+    model = CompatibilityModel(CompatibilityConfig(**{**LINEAR.as_dict(), "user_mode": user_mode})).eval()
+    if model.theta is not None:
+        with torch.no_grad():
+            model.theta.weight.copy_(torch.randn(5, 8) * 0.5 + 1.0)
+    return model
+
+
+def questions(generator: torch.Generator, n: int) -> torch.Tensor:
+    """(n, 5, z_dim) z_q ⊙ z_c of 5 candidates per question."""
+    z_q = torch.randn(n, 1, 8, generator=generator)
+    return z_q * torch.randn(n, 5, 8, generator=generator)
+
+
+def best(model: CompatibilityModel, z_o: torch.Tensor, theta: np.ndarray | torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model.score_latent(z_o, torch.as_tensor(theta, dtype=torch.float32)).argmax(dim=1)
+
+
+def split(z_o: torch.Tensor, chosen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(positives (n, z), the other four (n, 4, z))."""
+    n = len(z_o)
+    others = torch.ones(n, 5, dtype=torch.bool)
+    others[torch.arange(n), chosen] = False
+    return z_o[torch.arange(n), chosen], z_o[others].view(n, 4, -1)
+
+
+def test_fit_recovers_a_planted_theta_and_leaves_the_model_unchanged() -> None:
+    model = linear_model()
+    generator = torch.Generator().manual_seed(100)
+    planted = torch.randn(8, generator=generator)
+    prior = population_prior(model)
+    np.testing.assert_allclose(prior, model.theta.weight.detach().double().mean(dim=0).numpy())
+    assert prior.dtype == np.float64 and not np.allclose(prior, planted.numpy(), atol=0.5)
+    train = questions(generator, 300)
+    z_pos, z_neg = split(train, best(model, train, planted))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    steps: list[int] = []
+
+    result = fit_theta(model, z_pos, z_neg, config=FitConfig(prior=1e-4, steps=500),
+                       progress=lambda s, n: steps.append(s))  # fmt: skip
+
+    assert result.theta.shape == (8,) and result.theta.dtype == np.float64 and np.isfinite(result.theta).all()
+    assert not result.is_prior and result.n_examples == 300 and 1 <= result.steps <= 500
+    assert math.isfinite(result.loss) and result.loss < math.log(2)
+    assert steps == list(range(10, result.steps + 1, 10))
+    held_out = questions(generator, 300)
+    truth = best(model, held_out, planted)
+    fitted_agreement = (best(model, held_out, result.theta) == truth).float().mean().item()
+    prior_agreement = (best(model, held_out, prior) == truth).float().mean().item()
+    assert fitted_agreement > 0.85, fitted_agreement
+    assert prior_agreement < 0.6 and prior_agreement < fitted_agreement - 0.3, prior_agreement
+    # F, M and the θ table are untouched, and trainable again.
+    for key, tensor in model.state_dict().items():
+        assert torch.equal(tensor, before[key]), key
+    assert all(p.requires_grad for p in model.parameters())
+    # The same inputs and config give the same θu.
+    again = fit_theta(model, z_pos, z_neg, config=FitConfig(prior=1e-4, steps=500))
+    np.testing.assert_array_equal(again.theta, result.theta)
+
+
+def test_a_strong_prior_keeps_theta_near_the_population_mean() -> None:
+    model = linear_model()
+    generator = torch.Generator().manual_seed(7)
+    train = questions(generator, 20)
+    z_pos, z_neg = split(train, best(model, train, torch.randn(8, generator=generator)))
+    prior = population_prior(model)
+    weak = fit_theta(model, z_pos, z_neg, config=FitConfig(prior=1e-4, steps=200))
+    strong = fit_theta(model, z_pos, z_neg, config=FitConfig(prior=100.0, steps=200))
+    assert np.linalg.norm(strong.theta - prior) < 0.2 * np.linalg.norm(weak.theta - prior)
+
+
+def test_no_positives_give_the_population_prior() -> None:
+    model = linear_model()
+    result = fit_theta(model, torch.empty(0, 8), torch.empty(0, 4, 8))
+    assert result.is_prior and result.n_examples == 0 and result.steps == 0 and math.isnan(result.loss)
+    np.testing.assert_allclose(result.theta, population_prior(model), rtol=1e-6)  # θ̄ as float32
+
+
+@pytest.mark.parametrize(
+    ("z_pos", "z_neg"),
+    [
+        (torch.randn(6, 8), torch.randn(5, 4, 8)),  # another number of positives
+        (torch.randn(6, 8), torch.randn(6, 4, 7)),  # another latent size
+    ],
+)
+def test_mismatched_shapes_are_refused(z_pos: torch.Tensor, z_neg: torch.Tensor) -> None:
+    model = linear_model()
+    with pytest.raises(InvalidInputError, match="do not match"):
+        fit_theta(model, z_pos, z_neg)
+    assert all(p.requires_grad for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    ("z_pos", "z_neg"),
+    [
+        (torch.randn(6, 6), torch.randn(6, 4, 6)),  # z_dim 6 for a model of z_dim 8
+        (torch.randn(6, 8), torch.randn(6, 8)),  # negatives without their K axis
+    ],
+)
+def test_latents_of_another_shape_than_the_model_expects_are_refused(z_pos: torch.Tensor, z_neg: torch.Tensor) -> None:
+    with pytest.raises(InvalidInputError):
+        fit_theta(linear_model(), z_pos, z_neg)
+
+
+def test_a_fit_restores_frozen_parameters_as_frozen() -> None:
+    model = linear_model()
+    for p in model.encoder.parameters():
+        p.requires_grad_(False)
+    fit_theta(model, torch.randn(4, 8), torch.randn(4, 4, 8), config=FitConfig(steps=5))
+    assert not any(p.requires_grad for p in model.encoder.parameters())
+    assert all(p.requires_grad for p in model.metric.parameters())
+
+
+def test_the_reported_loss_is_the_loss_of_the_returned_theta() -> None:
+    model = linear_model()
+    generator = torch.Generator().manual_seed(7)
+    train = questions(generator, 50)
+    z_pos, z_neg = split(train, best(model, train, torch.randn(8, generator=generator)))
+    config = FitConfig(steps=30, patience=100)
+    result = fit_theta(model, z_pos, z_neg, config=config)
+    theta = torch.as_tensor(result.theta, dtype=torch.float32)
+    prior = torch.as_tensor(population_prior(model), dtype=torch.float32)
+    with torch.no_grad():
+        pos, neg = model.score_latent(z_pos, theta)[:, None], model.score_latent(z_neg, theta)
+        loss = preference_loss(pos.expand_as(neg), neg) + config.prior * ((theta - prior) ** 2).mean()
+    assert result.loss == pytest.approx(loss.item(), rel=1e-5)
+
+
+def test_a_fit_interrupted_by_its_progress_callback_restores_the_model() -> None:
+    model = linear_model()
+
+    def boom(step: int, total: int | None) -> None:
+        if step == 20:
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        fit_theta(model, torch.randn(10, 8), torch.randn(10, 4, 8), config=FitConfig(steps=100), progress=boom)
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_a_model_without_theta_has_no_population_prior() -> None:
+    for mode in ("none", "label"):
+        model = linear_model(user_mode=mode)
+        with pytest.raises(InvalidInputError, match="no user preference vectors"):
+            population_prior(model)
+        with pytest.raises(InvalidInputError):
+            fit_theta(model, torch.randn(3, 8), torch.randn(3, 4, 8))
+
+
+# --- the service against PostgreSQL -------------------------------------------------------------------------------
+
+DB_CONFIG = CompatibilityConfig(image_size=32, widths=(4, 8), convs=(1, 1), fc=(16,), z_dim=8, metric_hidden=(8,))
+DB_TRAIN = TrainConfig(steps=10, batch_size=8, eval_every=10)
+
+
+def simulated_dataset(session: Session, name: str) -> ProtocolData:
+    import_myntra(require(MYNTRA), session=session, limit=6000)
+    catalogue = load_catalogue(session=session, category_map=load_category_map())
+    params = SimulationParams(seed=0, users=12, train_outfits=20, test_outfits=5, newcomer_users=2)
+    simulate_users(session=session, name=name, catalogue=catalogue, templates=load_templates(), params=params)
+    return load_protocol_data(session=session, dataset=name)
+
+
+def train(session: Session, tmp_path: Path, name: str, variant: str) -> int:
+    trained = train_compatibility(session=session, dataset=name, variant=variant, images_dir=tmp_path / "cache",
+                                  checkpoint_dir=tmp_path / "ckpt", train=DB_TRAIN,
+                                  config=DB_CONFIG)  # fmt: skip
+    return trained.model_version_id
+
+
+def stored(session: Session, user_id: int, version_id: int) -> list[UserPreference]:
+    session.expire_all()
+    return list(
+        session.scalars(
+            select(UserPreference).where(
+                UserPreference.user_id == user_id, UserPreference.model_version_id == version_id
+            )
+        )
+    )
+
+
+def test_fit_and_store_a_newcomers_preferences(session: Session, tmp_path: Path) -> None:
+    data = simulated_dataset(session, "pref-e2e")
+    version_id = train(session, tmp_path, "pref-e2e", "full")
+    joint = data.user_ids[~data.newcomer]
+    prefs = session.execute(select(UserPreference.user_id, UserPreference.dim, UserPreference.n_examples)
+                            .where(UserPreference.model_version_id == version_id)).all()  # fmt: skip
+    assert sorted(u for u, _, _ in prefs) == sorted(joint.tolist()) and len(prefs) == 10
+    assert all(dim == 8 and n > 0 for _, dim, n in prefs)
+
+    # The context: the checkpoint's model, every item's embedding (cached on disk), the negative pools.
+    with pytest.raises(NotFoundError):
+        load_model_context(session=session, model_version_id=version_id + 1000, cache_dir=tmp_path / "cache")
+    ctx = load_model_context(session=session, model_version_id=version_id, cache_dir=tmp_path / "cache")
+    assert ctx.model_version_id == version_id and not ctx.model.training
+    assert ctx.z.shape == (len(data.item_ids), 8)
+    assert len(list((tmp_path / "cache").glob("embeddings-*.npy"))) == 1
+    images = load_image_cache(session=session, item_ids=data.item_ids, size=32, cache_dir=tmp_path / "cache")
+    torch.testing.assert_close(ctx.z[:50], embed_images(ctx.model, images[:50]), rtol=1e-5, atol=1e-5)
+    again = load_model_context(session=session, model_version_id=version_id, cache_dir=tmp_path / "cache")
+    assert torch.equal(again.z, ctx.z)
+    assert set(np.unique(ctx.pair_users).tolist()) == set(joint.tolist())
+    assert (data.item_slot[ctx.bottoms] == data.target_slot).all()
+
+    # A newcomer's examples are exactly their training pairs (valid and test outfits are held out).
+    newcomer_index = int(np.flatnonzero(data.newcomer)[0])
+    newcomer = int(data.user_ids[newcomer_index])
+    users, queries, targets, _ = data.pairs("train")
+    mine = users == newcomer_index
+    q, c = user_examples(session=session, ctx=ctx, user_id=newcomer, rng=np.random.default_rng(0))
+    assert sorted(zip(q.tolist(), c.tolist(), strict=True)) == sorted(
+        zip(queries[mine].tolist(), targets[mine].tolist(), strict=True))  # fmt: skip
+    assert len(q) > 0
+
+    first = fit_user(session=session, ctx=ctx, user_id=newcomer)
+    assert first.theta.shape == (8,) and np.isfinite(first.theta).all()
+    assert not first.is_prior and first.n_examples == len(q) == int(mine.sum())
+    assert math.isfinite(first.loss) and first.steps >= 1
+    assert all(p.requires_grad for p in ctx.model.parameters())
+    # Seeded by (config seed, user): a re-fit gives the same θu; fit_examples is the same fit from indices.
+    np.testing.assert_array_equal(fit_user(session=session, ctx=ctx, user_id=newcomer).theta, first.theta)
+    np.testing.assert_array_equal(fit_examples(ctx, q, c, user_id=newcomer).theta, first.theta)
+
+    # Storing twice keeps one row per (user, model version), with the newer values.
+    store_preferences(session=session, user_id=newcomer, model_version_id=version_id, result=first)
+    (row,) = stored(session, newcomer, version_id)
+    np.testing.assert_allclose(row.vector, first.theta, rtol=1e-6)
+    second = dataclasses.replace(first, theta=first.theta + 0.25, loss=0.25, n_examples=first.n_examples + 1)
+    store_preferences(session=session, user_id=newcomer, model_version_id=version_id, result=second)
+    rows = stored(session, newcomer, version_id)
+    assert len(rows) == 1
+    np.testing.assert_allclose(rows[0].vector, second.theta, rtol=1e-6)
+    assert (rows[0].dim, rows[0].n_examples, rows[0].is_prior) == (8, second.n_examples, False)
+    assert rows[0].loss == pytest.approx(second.loss)
+
+    # A fit that crashes half way, in a savepoint that also held a newer upsert, leaves θu as it was.
+    def boom(step: int, total: int | None) -> None:
+        if step == 20:
+            raise RuntimeError("worker lost")
+
+    prior = FitResult(population_prior(ctx.model), float("nan"), 0, 0, 0.0, True)
+    with pytest.raises(RuntimeError, match="worker lost"), session.begin_nested():
+        store_preferences(session=session, user_id=newcomer, model_version_id=version_id, result=prior)
+        crashed = fit_user(session=session, ctx=ctx, user_id=newcomer, progress=boom)
+        store_preferences(session=session, user_id=newcomer, model_version_id=version_id, result=crashed)
+    rows = stored(session, newcomer, version_id)
+    assert len(rows) == 1 and not rows[0].is_prior
+    np.testing.assert_allclose(rows[0].vector, second.theta, rtol=1e-6)
+    assert all(p.requires_grad for p in ctx.model.parameters())
+
+    # A user without history gets the population prior; a like of a bottom is an example.
+    lonely = User(external_id="pref-e2e-lonely", dataset_id=data.dataset_id)
+    session.add(lonely)
+    session.flush()
+    empty = fit_user(session=session, ctx=ctx, user_id=lonely.id)
+    assert empty.is_prior and empty.n_examples == 0
+    np.testing.assert_allclose(empty.theta, population_prior(ctx.model), rtol=1e-6)
+    store_preferences(session=session, user_id=lonely.id, model_version_id=version_id, result=empty)
+    (row,) = stored(session, lonely.id, version_id)
+    assert row.is_prior and row.loss is None and row.n_examples == 0
+    liked = int(data.item_ids[ctx.bottoms[0]])
+    session.add(Interaction(user_id=lonely.id, item_id=liked, kind="like"))
+    session.flush()
+    q, c = user_examples(session=session, ctx=ctx, user_id=lonely.id, rng=np.random.default_rng(0))
+    assert c.tolist() == [int(ctx.bottoms[0])] and np.isin(q, ctx.pair_queries).all()
+    assert fit_user(session=session, ctx=ctx, user_id=lonely.id).n_examples == 1
+
+    # Refusals: an unknown user, a non-finite θu.
+    missing = (session.scalar(select(func.max(User.id))) or 0) + 1000
+    with pytest.raises(NotFoundError):
+        fit_user(session=session, ctx=ctx, user_id=missing)
+    broken = FitResult(np.full(8, np.nan), 1.0, 1, 1, 0.0, False)
+    with pytest.raises(InvalidInputError, match="non-finite"):
+        store_preferences(session=session, user_id=newcomer, model_version_id=version_id, result=broken)
+
+
+def test_the_variant_without_theta_stores_and_fits_no_preferences(session: Session, tmp_path: Path) -> None:
+    data = simulated_dataset(session, "pref-none")
+    version_id = train(session, tmp_path, "pref-none", "no-theta")
+    n = session.scalar(select(func.count()).select_from(UserPreference)
+                       .where(UserPreference.model_version_id == version_id))  # fmt: skip
+    assert n == 0
+    ctx = load_model_context(session=session, model_version_id=version_id, cache_dir=tmp_path / "cache")
+    assert ctx.model.theta is None
+    newcomer = int(data.user_ids[data.newcomer][0])
+    with pytest.raises(InvalidInputError, match="no user preference vectors"):
+        fit_user(session=session, ctx=ctx, user_id=newcomer)
