@@ -589,3 +589,17 @@ def test_train_compatibility_without_theta_writes_no_preferences(session: Sessio
     n = session.scalar(select(func.count()).select_from(UserPreference)
                        .where(UserPreference.model_version_id == trained.model_version_id))  # fmt: skip
     assert n == 0
+
+
+def test_exported_checkpoint_drops_training_state_and_keeps_the_model(tmp_path: Path) -> None:
+    from recengine.training.checkpoints import export_checkpoint
+
+    model = CompatibilityModel(tiny())
+    source = tmp_path / "train.pt"
+    save_checkpoint(source, family="compatibility", config=model.config.as_dict(), state_dict=model.state_dict(),
+                    extra={"optimizer": {"state": {"0": torch.zeros(1000)}}, "step": 7})  # fmt: skip
+    sha = export_checkpoint(source, tmp_path / "ship.pt")
+    shipped = load_checkpoint(tmp_path / "ship.pt", family="compatibility")
+    assert "optimizer" not in shipped["extra"] and shipped["extra"]["step"] == 7
+    assert sha == file_sha256(tmp_path / "ship.pt")
+    assert all(torch.equal(shipped["state_dict"][k], v) for k, v in model.state_dict().items())

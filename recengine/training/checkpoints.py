@@ -47,3 +47,11 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def export_checkpoint(source: Path, target: Path) -> str:
+    """Copy a checkpoint without its training state (optimiser moments): the file to ship or deploy."""
+    payload = load_checkpoint(source)
+    extra = {k: v for k, v in payload["extra"].items() if k != "optimizer"}
+    return save_checkpoint(target, family=payload["family"], config=payload["config"],
+                           state_dict=payload["state_dict"], extra=extra)  # fmt: skip
