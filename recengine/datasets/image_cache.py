@@ -39,6 +39,8 @@ def prepare_image(data: bytes, size: int) -> NDArray[np.uint8]:
 
 def to_tensor(images: NDArray[np.uint8] | torch.Tensor) -> torch.Tensor:
     """(B, H, W, 3) uint8 -> (B, 3, H, W) float32 in [-1, 1]."""
+    if isinstance(images, np.ndarray) and not images.flags.writeable:
+        images = np.array(images)  # a slice of the read-only memory-mapped cache: torch wants writable memory
     t = torch.as_tensor(images)
     return t.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
