@@ -5,12 +5,25 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
+from recengine.datasets.importers.myntra import import_myntra
+from recengine.datasets.outfits import (
+    BuildSummary,
+    CatalogueArrays,
+    SimulationParams,
+    load_catalogue,
+    load_category_map,
+    load_templates,
+    simulate_users,
+)
 from recengine.store.database import make_engine, normalise_url
 from recengine.store.embedded import embedded_url, start_embedded, stop_embedded
 from recengine.store.migrate import upgrade
@@ -40,6 +53,28 @@ def scratch_database() -> Iterator[Engine]:
         admin.dispose()
         if server is not None:
             stop_embedded(server)
+
+
+@dataclass(frozen=True)
+class DefaultDataset:
+    catalogue: CatalogueArrays
+    summary: BuildSummary
+    import_s: float
+    build_s: float
+
+
+def build_default_dataset(engine: Engine, catalogue: Path, users: int = 800) -> DefaultDataset:
+    """Import the catalogue and simulate the default dataset ("default", seed 0) into ``engine``, timed."""
+    start = time.perf_counter()
+    with Session(engine) as session, session.begin():
+        import_myntra(catalogue, session=session)
+    import_s = time.perf_counter() - start
+    start = time.perf_counter()
+    with Session(engine) as session, session.begin():
+        arrays = load_catalogue(session=session, category_map=load_category_map())
+        summary = simulate_users(session=session, name="default", catalogue=arrays, templates=load_templates(),
+                                 params=SimulationParams(users=users))  # fmt: skip
+    return DefaultDataset(arrays, summary, import_s, time.perf_counter() - start)
 
 
 def describe_database() -> str:

@@ -16,11 +16,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from benchmarks._common import scratch_database
-from recengine.datasets.importers.myntra import import_myntra
-from recengine.datasets.outfits import SimulationParams, load_catalogue, load_category_map, load_templates
+from benchmarks._common import build_default_dataset, scratch_database
 from recengine.datasets.outfits.build import compositions
-from recengine.datasets.outfits.simulate import simulate_users
 from recengine.datasets.outfits.templates import (
     format_comparison,
     load_polyvore_compositions,
@@ -37,17 +34,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=800)
     args = parser.parse_args()
     with scratch_database() as engine:
-        start = time.perf_counter()
-        with Session(engine) as session, session.begin():
-            import_myntra(args.catalogue, session=session)
-        import_s = time.perf_counter() - start
-
-        start = time.perf_counter()
-        with Session(engine) as session, session.begin():
-            catalogue = load_catalogue(session=session, category_map=load_category_map())
-            summary = simulate_users(session=session, name="default", catalogue=catalogue,
-                                     templates=load_templates(), params=SimulationParams(users=args.users))  # fmt: skip
-        build_s = time.perf_counter() - start
+        built = build_default_dataset(engine, args.catalogue, users=args.users)
+        catalogue, summary, import_s, build_s = built.catalogue, built.summary, built.import_s, built.build_s
         print(f"catalogue import {import_s:.1f} s; dataset build {build_s:.1f} s: {summary}")
 
         with Session(engine) as session:

@@ -23,13 +23,10 @@ import numpy as np
 import torch
 from sqlalchemy.orm import Session
 
-from benchmarks._common import scratch_database
+from benchmarks._common import build_default_dataset, scratch_database
 from recengine.compatibility.scoring import CompatibilityScorer, embed_images, score_catalogue
 from recengine.compatibility.train import joint_user_rows
 from recengine.datasets.image_cache import load_image_cache
-from recengine.datasets.importers.myntra import import_myntra
-from recengine.datasets.outfits import SimulationParams, load_catalogue, load_category_map, load_templates
-from recengine.datasets.outfits.simulate import simulate_users
 from recengine.evaluation.baselines import fit_cf
 from recengine.evaluation.protocol import Questions, build_questions, evaluate
 from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
@@ -91,12 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     with scratch_database() as engine:
-        with Session(engine) as session, session.begin():
-            import_myntra(args.catalogue, session=session)
-        with Session(engine) as session, session.begin():
-            catalogue = load_catalogue(session=session, category_map=load_category_map())
-            simulate_users(session=session, name="default", catalogue=catalogue, templates=load_templates(),
-                           params=SimulationParams())  # fmt: skip
+        build_default_dataset(engine, args.catalogue)
         with Session(engine) as session:
             data = load_protocol_data(session=session, dataset="default")
             images = load_image_cache(session=session, item_ids=data.item_ids, size=64,

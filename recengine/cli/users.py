@@ -8,13 +8,7 @@ import typer
 
 from recengine.cli.common import console, open_db, progress_bar
 from recengine.config import Settings
-from recengine.preferences.service import (
-    default_model_version,
-    fit_user,
-    load_model_context,
-    resolve_user,
-    store_preferences,
-)
+from recengine.preferences.service import fit_and_store, resolve_user
 
 app = typer.Typer(help="User preference vectors θu.", no_args_is_help=True)
 
@@ -33,16 +27,13 @@ def fit(
     with open_db() as db:
         with db.sessions() as session:
             target = resolve_user(session=session, user=user)
-            version_id = model_version or default_model_version(session=session).id
-            ctx = load_model_context(session=session, model_version_id=version_id,
-                                     cache_dir=settings.data_dir / "cache")  # fmt: skip
-            with progress_bar(f"fitting θu of {target.external_id}") as progress:
-                result = fit_user(session=session, ctx=ctx, user_id=target.id, progress=progress)
-        with db.transaction() as session:
-            store_preferences(session=session, user_id=target.id, model_version_id=version_id, result=result)
-    kind = "population prior (no history)" if result.is_prior else f"loss {result.loss:.4f}"
-    console.print(f"θu of {target.external_id} for model version {version_id}: {result.n_examples} examples, "
-                  f"{kind}, {result.steps} steps, {result.seconds * 1000:.0f} ms")  # fmt: skip
+        with progress_bar(f"fitting θu of {target.external_id}") as progress:
+            done = fit_and_store(sessions=db.sessions, user_id=target.id, model_version_id=model_version,
+                                 cache_dir=settings.data_dir / "cache", progress=progress)  # fmt: skip
+    kind = "population prior (no history)" if done["is_prior"] else f"loss {done['loss']:.4f}"
+    console.print(f"θu of {target.external_id} for model version {done['model_version_id']}: "
+                  f"{done['n_examples']} examples, {kind}, {done['steps']} steps, "
+                  f"{done['seconds'] * 1000:.0f} ms")  # fmt: skip
 
 
 def _submit(user: str, model_version: int | None) -> None:

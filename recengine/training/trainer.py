@@ -105,7 +105,7 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         generator = torch.Generator().manual_seed(cfg.seed + self.step)
         batches = self.recipe.batches(generator, cfg.batch_size)
-        start, running = time.perf_counter(), 0.0
+        start, running, sha = time.perf_counter(), 0.0, None
         metrics: dict[str, float] = dict(self.history[-1]) if self.history else {}
         self.recipe.model.train()
         while self.step < cfg.steps:
@@ -124,7 +124,8 @@ class Trainer:
                 self.recipe.model.train()
                 self.history.append(metrics)
                 _log.info("step %d: %s", self.step, metrics)
-                self._save(metrics)
+                sha = self._save(metrics)
         self.recipe.model.eval()
-        sha = self._save(metrics)
+        if sha is None:  # nothing ran (a finished run resumed): the checkpoint on disk is already final
+            sha = self._save(metrics)
         return TrainResult(self.step, time.perf_counter() - start, self.history, metrics, self.checkpoint, sha)
