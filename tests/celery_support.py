@@ -37,6 +37,19 @@ class WorkerHandle:
     node: str
     process: subprocess.Popen[bytes]
     log: Path
+    settings: WorkerSettings
+
+    def kill(self) -> None:
+        """SIGKILL the worker, as a crash or an OOM kill would: no shutdown code runs."""
+        self.process.kill()
+        self.process.wait()
+
+    def restart(self) -> None:
+        """Start a fresh worker process on the same settings (after :meth:`kill`)."""
+        if self.process.poll() is None:
+            self.kill()
+        self.log = self.log.with_name(f"{self.log.stem}-restarted{self.log.suffix}")
+        self.process = _start(self.settings, self.node, self.log)
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-chars:]
@@ -141,14 +154,14 @@ def celery_worker(
     app = create_app(settings)
     log = log_dir / f"worker-{queue}.log"
     process = _start(settings, node, log)
-    handle = WorkerHandle(app=app, db=db, node=node, process=process, log=log)
+    handle = WorkerHandle(app=app, db=db, node=node, process=process, log=log, settings=settings)
     try:
         ping = submit_job(db=db, kind="ping", params={}, task=app)
         job = handle.wait_for_job(ping.id, timeout_s=ready_timeout_s)
         assert job.status == "succeeded", handle.log_tail()
         yield handle
     finally:
-        _stop(process)
+        _stop(handle.process)
         if broker_url is not None:
             _drop_queue(app, queue)
         app.close()

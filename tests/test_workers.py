@@ -246,7 +246,7 @@ def test_defaults_to_the_configured_database(clean_env: pytest.MonkeyPatch) -> N
     assert conf.task_default_queue == "recengine"
     assert (conf.task_acks_late, conf.task_reject_on_worker_lost, conf.worker_prefetch_multiplier) == (True, True, 1)
     assert (conf.task_serializer, conf.accept_content, conf.task_track_started) == ("json", ["json"], True)
-    assert conf.worker_cancel_long_running_tasks_on_connection_loss is False  # the message is not coming back
+    assert conf.worker_cancel_long_running_tasks_on_connection_loss is True  # its lock died: redelivered elsewhere
 
 
 def test_explicit_broker_and_backend(clean_env: pytest.MonkeyPatch) -> None:
@@ -339,5 +339,24 @@ def test_succeeded_job_is_not_run_twice(worker: WorkerHandle) -> None:
     assert (again.status, again.result, again.started_at, again.finished_at) == (
         "succeeded", first.result, first.started_at, first.finished_at,
     )  # fmt: skip
+    with worker.db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Job).where(Job.task_id == job.task_id)) == 1
+
+
+def test_killed_worker_job_is_redelivered_and_finished(worker: WorkerHandle) -> None:
+    if worker.settings.broker_url and worker.settings.broker_url.startswith("redis"):
+        pytest.skip("Redis redelivers only after its visibility timeout (12 h, longer than any job)")
+    job = submit_job(db=worker.db, kind="ping", params={"hold_s": 5}, task=worker.app)
+    deadline = time.monotonic() + 20
+    while worker.read_job(job.id).status != "running":
+        assert time.monotonic() < deadline, worker.log_tail()
+        time.sleep(0.05)
+    first_pid = worker.process.pid
+    worker.kill()
+    assert worker.read_job(job.id).status == "running"  # nobody is left to say otherwise
+    worker.restart()
+    done = worker.wait_for_job(job.id, timeout_s=60)
+    assert done.status == "succeeded", worker.log_tail()
+    assert done.result is not None and done.result["pid"] == worker.process.pid != first_pid
     with worker.db.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Job).where(Job.task_id == job.task_id)) == 1

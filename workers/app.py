@@ -11,6 +11,7 @@ the configuration, and with it the embedded server's URL, is worked out when Cel
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import warnings
 from pathlib import Path
@@ -21,7 +22,7 @@ from celery import Celery
 from kombu.transport import sqlalchemy as kombu_sqla
 from kombu.transport.sqlalchemy.models import metadata as kombu_metadata
 from pydantic import Field
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import configure_mappers, sessionmaker
@@ -29,6 +30,8 @@ from sqlalchemy.orm import configure_mappers, sessionmaker
 from recengine.config import Settings
 from recengine.store.database import Database, ensure_database, make_engine, normalise_url, open_database
 from recengine.store.embedded import embedded_url, start_embedded
+
+_log = logging.getLogger(__name__)
 
 #: URL prefixes of kombu's SQL transport; a PostgreSQL URL behind one is served by :class:`PostgresTransport`.
 _SQLA_PREFIXES = ("sqla+", "sqlalchemy+")
@@ -39,6 +42,8 @@ _AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 _REDIS_VISIBILITY_TIMEOUT_S = 12 * 3600
 #: Any constant; serialises creating the broker's tables when several processes start on a fresh database.
 _SCHEMA_LOCK = 0x7265_6365_6E67
+#: First key of the advisory locks on taken messages (the second is the message's row id).
+_MESSAGE_LOCKS = 0x7265_6365
 
 
 class WorkerSettings(Settings):
@@ -64,14 +69,22 @@ def _configure_kombu_models() -> None:
 
 
 class PostgresChannel(kombu_sqla.Channel):
-    """kombu's SQL channel, fitted for PostgreSQL and several workers.
+    """kombu's SQL channel, fitted for PostgreSQL and several workers, with at-least-once delivery.
 
     Over upstream it: builds the engine with recengine's psycopg 3 URL handling and no stray transport options
     (upstream passes ``polling_interval`` on to ``create_engine``, which refuses it); takes messages with
-    ``FOR UPDATE SKIP LOCKED`` so workers do not queue up behind one another's row lock; deletes a message when
-    it is taken, where upstream keeps it invisible forever (a requeue inserts a fresh row either way); and
-    creates queues and tables race-free when a worker and a submitter start together on a fresh database.
+    ``FOR UPDATE SKIP LOCKED`` so workers do not queue up behind one another's row lock; creates queues and
+    tables race-free when a worker and a submitter start together on a fresh database; and keeps a taken
+    message until it is acknowledged, so a worker killed mid-job loses nothing.
+
+    The last point is how Redis and RabbitMQ behave too, without a visibility timeout: the taker holds a
+    session-level advisory lock on the message (keyed by its row id) on a connection of its own, from before the
+    message turns invisible until it is acknowledged or rejected. PostgreSQL releases the lock when the taker's
+    connection dies, with its process; an invisible message whose lock can be taken is therefore orphaned, and
+    the next ``_get`` of any worker delivers it again (upstream leaves it invisible forever).
     """
+
+    _lock_connection: Connection | None = None
 
     def _open(self) -> tuple[Engine, sessionmaker[Any]]:
         url: str = self.connection.client.hostname
@@ -94,25 +107,77 @@ class PostgresChannel(kombu_sqla.Channel):
             obj = self.session.query(self.queue_cls).filter(self.queue_cls.name == queue).one()
         return obj
 
+    def _locks(self) -> Connection:
+        if self._lock_connection is None:
+            engine, _ = self._open()
+            self._lock_connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self._lock_connection
+
+    def _try_lock(self, message_id: int) -> bool:
+        got = self._locks().scalar(text("SELECT pg_try_advisory_lock(:ns, :id)"), {"ns": _MESSAGE_LOCKS,
+                                                                                   "id": message_id})  # fmt: skip
+        return bool(got)
+
+    def _unlock(self, message_id: int) -> None:
+        self._locks().execute(text("SELECT pg_advisory_unlock(:ns, :id)"), {"ns": _MESSAGE_LOCKS, "id": message_id})
+
     def _get(self, queue: str, timeout: float | None = None) -> Any:
         message_cls = self.message_cls
         queue_id = self._get_or_create(queue).id
+        base = self.session.query(message_cls).filter(message_cls.queue_id == queue_id)
         try:
-            msg = (
-                self.session.query(message_cls)
-                .filter(message_cls.queue_id == queue_id, message_cls.visible.is_(True))
-                .order_by(message_cls.id)
-                .with_for_update(skip_locked=True)
-                .limit(1)
-                .first()
-            )
-            if msg is None:
-                raise Empty()
-            payload = msg.payload
-            self.session.delete(msg)
-            return json.loads(payload)  # a text column: already str
+            candidates = base.filter(message_cls.visible.is_(True)).order_by(message_cls.id)
+            for msg in candidates.with_for_update(skip_locked=True).limit(1):
+                if self._try_lock(msg.id):  # only an orphan scan (below) could hold it: skip it this round
+                    msg.visible = False
+                    return self._taken(msg)
+            for msg in base.filter(message_cls.visible.is_(False)).order_by(message_cls.id).limit(20):
+                if self._try_lock(msg.id):  # its taker is gone (the lock died with its connection)
+                    _log.warning("redelivering message %s of queue %s: its consumer died before acking", msg.id, queue)
+                    return self._taken(msg)
+            raise Empty()
         finally:
             self.session.commit()
+
+    def _taken(self, msg: Any) -> Any:
+        payload = json.loads(msg.payload)  # a text column: already str
+        self._rows[payload["properties"]["delivery_tag"]] = msg.id
+        return payload
+
+    @property
+    def _rows(self) -> dict[str, int]:
+        """Delivery tag -> row id of the messages this channel holds."""
+        rows: dict[str, int] | None = self.__dict__.get("_held_rows")
+        if rows is None:
+            rows = self.__dict__["_held_rows"] = {}
+        return rows
+
+    def _release(self, delivery_tag: str) -> None:
+        row = self._rows.pop(delivery_tag, None)
+        if row is None:
+            return
+        self.session.query(self.message_cls).filter(self.message_cls.id == row).delete()
+        self.session.commit()
+        self._unlock(row)
+
+    def basic_ack(self, delivery_tag: str, multiple: bool = False) -> None:
+        self._release(delivery_tag)
+        super().basic_ack(delivery_tag, multiple=multiple)  # type: ignore[no-untyped-call]
+
+    def basic_reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        self._release(delivery_tag)  # a requeue puts a fresh row (upstream's _restore)
+        super().basic_reject(delivery_tag, requeue=requeue)  # type: ignore[no-untyped-call]
+
+    def _restore(self, message: Any) -> None:
+        self._release(message.delivery_tag)
+        super()._restore(message)  # type: ignore[no-untyped-call]
+
+    def close(self) -> None:
+        # Upstream's close restores the unacknowledged messages (through _restore) before the locks go.
+        super().close()  # type: ignore[no-untyped-call]
+        if self._lock_connection is not None:
+            self._lock_connection.close()
+            self._lock_connection = None
 
 
 class PostgresTransport(kombu_sqla.Transport):
@@ -152,9 +217,9 @@ def broker_config(settings: WorkerSettings, database_url: URL) -> dict[str, Any]
             "broker_url": plain.render_as_string(hide_password=False),
             "broker_transport": f"{__name__}:{PostgresTransport.__name__}",
             "broker_transport_options": {"polling_interval": settings.broker_polling_interval},
-            # The message left the table when it was taken: a task cancelled on a lost connection is never
-            # redelivered, so it keeps running instead.
-            "worker_cancel_long_running_tasks_on_connection_loss": False,
+            # A lost database connection releases the message's lock and another worker redelivers it, as
+            # RabbitMQ would: the running copy must stop, or the job runs twice side by side.
+            "worker_cancel_long_running_tasks_on_connection_loss": True,
         }
     scheme = url.split("://", 1)[0]
     options: dict[str, Any] = {}

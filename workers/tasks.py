@@ -56,3 +56,34 @@ def fit_preferences(self: Task, job_id: int) -> dict[str, Any] | None:
     """Fit θu of ``params["user_id"]`` against ``params["model_version_id"]`` (default: newest) and store it."""
     cache_dir = self.app.settings.data_dir / "cache"
     return run_job(job_id, self.request.id, lambda ctx: fit_user_job(ctx, cache_dir), db=worker_database(self.app))
+
+
+def index_job(context: JobContext, indexes_dir: Path, *, full: bool) -> dict[str, Any]:
+    """The indexing jobs: one library call (:mod:`recengine.indexing.service`) with the embedder the params name."""
+    from recengine.embedding.embedder import resolve_embedder
+    from recengine.indexing.service import DEFAULT_NAME, build_index, sync_index
+
+    params = context.params
+    with context.db.sessions() as session:
+        embedder = resolve_embedder(session=session, kind=str(params.get("embedder", "compatibility")),
+                                    model_version_id=params.get("model_version_id"))  # fmt: skip
+    run = build_index if full else sync_index
+    report = run(db=context.db, root=indexes_dir, embedder=embedder, name=str(params.get("name", DEFAULT_NAME)),
+                 progress=context.progress)  # fmt: skip
+    return report.as_dict()
+
+
+@shared_task(name=task_name("index_build"), bind=True)
+def index_build(self: Task, job_id: int) -> dict[str, Any] | None:
+    """Embed every served item and publish a new index version (params: name, embedder, model_version_id)."""
+    indexes_dir = self.app.settings.indexes_dir
+    return run_job(job_id, self.request.id, lambda ctx: index_job(ctx, indexes_dir, full=True),
+                   db=worker_database(self.app))  # fmt: skip
+
+
+@shared_task(name=task_name("index_sync"), bind=True)
+def index_sync(self: Task, job_id: int) -> dict[str, Any] | None:
+    """Bring the index in step with the catalogue: add, remove and re-embed what changed (same params)."""
+    indexes_dir = self.app.settings.indexes_dir
+    return run_job(job_id, self.request.id, lambda ctx: index_job(ctx, indexes_dir, full=False),
+                   db=worker_database(self.app))  # fmt: skip

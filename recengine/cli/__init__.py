@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from recengine.cli import data, datasets, db, evaluate, ops, train, users
+from recengine.cli import data, datasets, db, evaluate, index, models, ops, train, users
 from recengine.cli.common import err_console
 from recengine.errors import RecengineError
 
@@ -23,6 +23,8 @@ app.add_typer(datasets.app, name="data")
 app.add_typer(evaluate.app, name="evaluate")
 app.add_typer(train.app, name="train")
 app.add_typer(users.app, name="users")
+app.add_typer(models.app, name="models")
+app.add_typer(index.app, name="index")
 app.add_typer(ops.jobs_app, name="jobs")
 app.command("worker")(ops.worker)
 app.command("demo")(data.demo)

@@ -23,6 +23,7 @@ def compatibility(
     dataset: Annotated[str, typer.Option(help="Dataset to train on.")] = "default",
     steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 4000,
     batch_size: Annotated[int, typer.Option(help="Positives per step.")] = 64,
+    lr: Annotated[float, typer.Option(help="Adam learning rate of F and M.")] = 2e-4,
     eval_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from this variant's checkpoint.")] = False,
@@ -31,13 +32,34 @@ def compatibility(
     if variant not in VARIANTS:
         raise typer.BadParameter(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     settings = Settings()
-    train = TrainConfig(steps=steps, batch_size=batch_size, eval_every=eval_every, seed=seed)
+    train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, eval_every=eval_every, seed=seed)
     with open_db() as db, progress_bar(f"training compatibility/{variant}") as progress, db.transaction() as s:
         trained = train_compatibility(session=s, dataset=dataset, variant=variant, train=train,
                                       images_dir=settings.data_dir / "cache", checkpoint_dir=settings.checkpoints_dir,
                                       progress=progress, resume=resume)  # fmt: skip
     console.print(f"model version {trained.model_version_id}: {trained.checkpoint} "
                   f"in {trained.result.seconds:.0f} s, {trained.result.metrics}")  # fmt: skip
+
+
+@app.command("embedder")
+def embedder(
+    steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 3000,
+    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 128,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    eval_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    name: Annotated[str, typer.Option(help="Model version name.")] = "catalogue",
+) -> None:
+    """The catalogue image network (retrieval embedding) on the served catalogue's labels."""
+    from recengine.embedding.train import train_embedder
+
+    settings = Settings()
+    train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, betas=(0.9, 0.999), eval_every=eval_every,
+                        seed=seed)  # fmt: skip
+    with open_db() as db, progress_bar("training the catalogue embedder") as progress, db.transaction() as s:
+        version, result = train_embedder(session=s, images_dir=settings.data_dir / "cache", name=name, train=train,
+                                         checkpoint_dir=settings.checkpoints_dir, progress=progress)  # fmt: skip
+    console.print(f"model version {version.id}: {version.checkpoint_path} in {result.seconds:.0f} s, {result.metrics}")
 
 
 @app.command("export")

@@ -220,7 +220,11 @@ class IndexVersion(Base):
     __tablename__ = "index_versions"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), server_default="catalogue", index=True)
     embedder_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    embedder: Mapped[str | None] = mapped_column(String(200))  # the embedder's version string (manifest's)
+    version_name: Mapped[str | None] = mapped_column(String(64))  # the artifact directory under the index root
+    synced_through: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # catalogue changes seen
     factory: Mapped[str] = mapped_column(String(128))
     metric: Mapped[str] = mapped_column(String(16), server_default="ip")
     dim: Mapped[int] = mapped_column(Integer)

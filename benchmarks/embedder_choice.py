@@ -1,0 +1,90 @@
+"""Which retrieval embedder: encoder F of the shipped compatibility model vs a pixel baseline, on real labels.
+
+For 2,000 random catalogue items (seeded) as queries, the 10 nearest other items by cosine over the whole
+Myntra catalogue (exact search), and how many of them share the query's article type, base colour, both, and
+outfit slot (the index category). Labels are the real Myntra labels; neither embedder saw them. Also the
+embedding throughput (decode from PostgreSQL + embed) of each.
+
+    .venv/bin/python -m benchmarks.embedder_choice [--catalogue ../shared/data/myntra] [--checkpoint PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from benchmarks._common import scratch_database
+from recengine.datasets.importers.myntra import import_myntra
+from recengine.embedding.catalogue import embed_served, served_items
+from recengine.embedding.embedder import EncoderEmbedder, ImageEmbedder, PixelEmbedder
+from recengine.store.models import Item
+
+QUERIES = 2000
+K = 10
+
+
+def neighbour_agreement(vectors: NDArray[np.float32], labels: dict[str, NDArray[np.int64]],
+                        queries: NDArray[np.int64]) -> dict[str, float]:  # fmt: skip
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    _, found = index.search(vectors[queries], K + 1)
+    out = {}
+    for name, codes in labels.items():
+        hits = []
+        for q, row in zip(queries, found, strict=True):
+            others = [i for i in row if i != q][:K]
+            hits.append(np.mean(codes[others] == codes[q]))
+        out[name] = float(np.mean(hits))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--catalogue", type=Path, default=Path("../shared/data/myntra"))
+    parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/compatibility-default-full.pt"))
+    args = parser.parse_args()
+    embedders: list[ImageEmbedder] = [EncoderEmbedder.from_checkpoint(args.checkpoint), PixelEmbedder()]
+    with scratch_database() as engine, Session(engine) as session:
+        with session.begin():
+            import_myntra(args.catalogue, session=session)
+        items = served_items(session=session)
+        meta = {r.id: r for r in session.execute(select(Item.id, Item.article_type, Item.colour))}
+        labels: dict[str, NDArray[np.int64]] = {}
+        for name, values in (
+            ("article_type", [meta[int(i)].article_type for i in items.ids]),
+            ("colour", [meta[int(i)].colour for i in items.ids]),
+            ("article_type+colour", [(meta[int(i)].article_type, meta[int(i)].colour) for i in items.ids]),
+            ("slot", items.categories),
+        ):
+            codes = {v: n for n, v in enumerate(dict.fromkeys(values))}
+            labels[name] = np.array([codes[v] for v in values], dtype=np.int64)
+        queries = np.random.default_rng(0).choice(len(items), size=QUERIES, replace=False)
+        results: dict[str, dict[str, float]] = {}
+        for embedder in embedders:
+            start = time.perf_counter()
+            vectors = embed_served(session=session, items=items, embedder=embedder)
+            seconds = time.perf_counter() - start
+            results[embedder.version] = {**neighbour_agreement(vectors, labels, queries),
+                                         "images_per_s": len(items) / seconds}  # fmt: skip
+    print(f"{len(items)} catalogue items, {QUERIES} queries, agreement of the {K} nearest neighbours")
+    columns = [*labels, "images_per_s"]
+    print(f"{'embedder':44s}" + "".join(f"{c:>22s}" for c in columns))
+    for version, row in results.items():
+        print(f"{version:44s}" + "".join(f"{row[c]:22.3f}" for c in columns))
+    f_row, p_row = results[embedders[0].version], results[embedders[1].version]
+    print(
+        f"RESULT f_article_type={f_row['article_type']:.3f} pixels_article_type={p_row['article_type']:.3f} "
+        f"f_colour={f_row['colour']:.3f} pixels_colour={p_row['colour']:.3f} f_slot={f_row['slot']:.3f} "
+        f"pixels_slot={p_row['slot']:.3f} f_images_per_s={f_row['images_per_s']:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

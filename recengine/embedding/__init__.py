@@ -1,0 +1,1 @@
+"""Image embedders for retrieval and the catalogue embedding pipeline."""

@@ -1,0 +1,159 @@
+"""Retrieval embedders: catalogue (and query, and designed) images -> L2-normalised float32 vectors.
+
+Every vector an index holds was made by one embedder *version*; the version string names the network and the
+exact weights (``compatibility:default-full@<sha256[:12]>``), and is written into the index's manifest and its
+``index_versions`` row, so vectors of different embedders are never mixed in one index.
+
+The default is encoder F of the personalised compatibility model: the designs of the generator issue live in F's
+space (the generator is trained against it), and on the real Myntra labels its neighbours agree with the query's
+article type and colour far more often than a pixel baseline's do (``python -m benchmarks.embedder_choice``,
+numbers in ``benchmarks/RESULTS.md``). :class:`PixelEmbedder` is that baseline, kept as a dependency-free
+embedder for tests and for catalogues without a trained model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from sqlalchemy.orm import Session
+
+from recengine.datasets.image_cache import to_tensor
+from recengine.errors import InvalidInputError, NotFoundError
+from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
+from recengine.store.models import ModelVersion
+from recengine.training.checkpoints import file_sha256, load_checkpoint
+
+FloatArray = NDArray[np.float32]
+
+
+class ImageEmbedder(Protocol):
+    """(N, S, S, 3) uint8 prepared images (see :mod:`recengine.datasets.image_cache`) -> (N, dim) unit vectors."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def image_size(self) -> int: ...
+
+    @property
+    def model_version_id(self) -> int | None: ...
+
+    def embed(self, images: NDArray[np.uint8]) -> FloatArray: ...
+
+
+def normalise(vectors: FloatArray) -> FloatArray:
+    """Rows scaled to unit L2 norm (an all-zero row stays zero rather than becoming NaN)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    out: FloatArray = (vectors / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+    return out
+
+
+def _check_images(images: NDArray[np.uint8], size: int) -> None:
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (size, size, 3):
+        raise InvalidInputError(f"expected (N, {size}, {size}, 3) uint8 images, got {images.dtype} {images.shape}")
+
+
+@dataclass
+class EncoderEmbedder:
+    """Encoder F of a trained compatibility model, run in eval mode, outputs normalised."""
+
+    model: CompatibilityModel
+    version: str
+    model_version_id: int | None = None
+    batch: int = 512
+
+    def __post_init__(self) -> None:
+        self.model.eval()
+        self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # 2x faster convs on CPU
+
+    @property
+    def dim(self) -> int:
+        return self.model.config.z_dim
+
+    @property
+    def image_size(self) -> int:
+        return self.model.config.image_size
+
+    @torch.no_grad()
+    def embed(self, images: NDArray[np.uint8]) -> FloatArray:
+        _check_images(images, self.image_size)
+        out = np.empty((len(images), self.dim), dtype=np.float32)
+        for start in range(0, len(images), self.batch):
+            x = to_tensor(np.ascontiguousarray(images[start : start + self.batch]))
+            out[start : start + len(x)] = self.model.encoder(x.contiguous(memory_format=torch.channels_last)).numpy()
+        return normalise(out)
+
+    @classmethod
+    def from_checkpoint(cls, path: Path, *, name: str | None = None, model_version_id: int | None = None,
+                        sha256: str | None = None) -> EncoderEmbedder:  # fmt: skip
+        payload = load_checkpoint(path, family="compatibility")
+        model = CompatibilityModel(CompatibilityConfig.from_dict(payload["config"]))
+        model.load_state_dict(payload["state_dict"])
+        digest = sha256 or file_sha256(path)
+        label = name or path.stem.removeprefix("compatibility-")
+        return cls(model=model, version=f"compatibility:{label}@{digest[:12]}", model_version_id=model_version_id)
+
+
+@dataclass(frozen=True)
+class PixelEmbedder:
+    """Baseline: the image shrunk to ``side`` x ``side`` colour pixels, centred, as a vector (3·side² dims)."""
+
+    side: int = 8
+    image_size: int = 64
+    model_version_id: int | None = None
+
+    @property
+    def version(self) -> str:
+        return f"pixels:{self.side}x{self.side}@{self.image_size}"
+
+    @property
+    def dim(self) -> int:
+        return 3 * self.side * self.side
+
+    def embed(self, images: NDArray[np.uint8]) -> FloatArray:
+        _check_images(images, self.image_size)
+        if self.image_size % self.side:
+            raise InvalidInputError(f"image size {self.image_size} is not a multiple of {self.side}")
+        f = self.image_size // self.side
+        pooled = images.reshape(len(images), self.side, f, self.side, f, 3).mean(axis=(2, 4), dtype=np.float32)
+        flat = (pooled / 255.0 - 0.5).reshape(len(images), -1)
+        # The white background dominates every photo: removing the per-image mean colour keeps the garment's
+        # shape and colour contrast instead.
+        flat -= flat.mean(axis=1, keepdims=True)
+        return normalise(flat.astype(np.float32))
+
+
+def load_embedder(*, session: Session, model_version_id: int | None = None) -> EncoderEmbedder:
+    """Encoder F of a registered compatibility model (default: the newest full model with θu)."""
+    from recengine.preferences.service import default_model_version
+
+    if model_version_id is None:
+        version: ModelVersion | None = default_model_version(session=session)
+    else:
+        version = session.get(ModelVersion, model_version_id)
+    if version is None or version.family != "compatibility" or not version.checkpoint_path:
+        raise NotFoundError(f"no compatibility model version {model_version_id} with a checkpoint to embed with")
+    return EncoderEmbedder.from_checkpoint(Path(version.checkpoint_path), name=version.name,
+                                           model_version_id=version.id, sha256=version.checkpoint_sha256)  # fmt: skip
+
+
+#: Embedder kinds a job or command may name.
+EMBEDDERS = ("compatibility", "pixels")
+
+
+def resolve_embedder(*, session: Session, kind: str = "compatibility",
+                     model_version_id: int | None = None) -> ImageEmbedder:  # fmt: skip
+    """The embedder a job's parameters name: encoder F of a compatibility model (default) or the pixel baseline."""
+    if kind == "compatibility":
+        return load_embedder(session=session, model_version_id=model_version_id)
+    if kind == "pixels":
+        return PixelEmbedder()
+    raise InvalidInputError(f"unknown embedder {kind!r}; choose one of {', '.join(EMBEDDERS)}")

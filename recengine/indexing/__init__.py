@@ -1,0 +1,1 @@
+"""Catalogue indexing: build and sync the FAISS index from PostgreSQL, and check their consistency."""

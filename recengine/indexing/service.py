@@ -1,0 +1,197 @@
+"""Keep the FAISS catalogue index in step with the catalogue in PostgreSQL.
+
+Two operations, both run by Celery jobs (``workers/tasks.py``) or the CLI, both idempotent and safe to kill:
+
+* :func:`build_index` embeds every served item and writes a new index version;
+* :func:`sync_index` compares the current version with the catalogue and applies the difference: items that
+  became served are added, items no longer served (deactivated, deleted, image removed) are removed, and items
+  changed since the version's watermark (``items.updated_at``) are re-embedded and updated.
+
+Neither changes a saved version in place: the work happens on a copy in memory and is saved as a new version
+directory whose activation is one atomic rename (:class:`recengine.index.IndexStore`), so a crash at any point
+leaves the last good version serving, and running the job again finds the same difference and does the same
+work (nothing lost, nothing duplicated: ids are the items' own). One job per index at a time (a PostgreSQL
+advisory lock), so two workers never fork the version history. The ``index_versions`` row is recorded after
+the files: a crash in between leaves a version on disk ahead of its row, which the next sync simply redoes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
+
+from recengine.embedding.catalogue import ServedItems, embed_served, served_items
+from recengine.embedding.embedder import ImageEmbedder
+from recengine.index import CatalogueIndex, IndexStore
+from recengine.store.database import Database
+from recengine.store.models import IndexVersion, Item
+
+_log = logging.getLogger(__name__)
+Progress = Callable[[int, int | None], None]
+DEFAULT_NAME = "catalogue"
+#: Changes committed this long before a sync started may still carry an older ``updated_at`` (it is the
+#: transaction's start time): the next sync looks back this far again. Re-updating an item is harmless.
+WATERMARK_OVERLAP = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    index_version_id: int
+    version_name: str
+    item_count: int
+    added: int
+    removed: int
+    updated: int
+    embedded: int
+    seconds: float
+    full_rebuild: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Consistency:
+    """Ids served by the catalogue but absent from the index, and indexed ids the catalogue no longer serves."""
+
+    missing: list[int]
+    extra: list[int]
+    miscategorised: list[int]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.extra or self.miscategorised)
+
+
+@contextmanager
+def index_lock(db: Database, name: str) -> Iterator[None]:
+    """Serialise the jobs of one index across processes and machines (released if the holder dies)."""
+    key = int.from_bytes(hashlib.sha256(f"recengine-index:{name}".encode()).digest()[:8], "big", signed=True)
+    with db.engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            conn.commit()
+
+
+def _db_now(session: Session) -> datetime:
+    now: datetime | None = session.scalar(select(func.clock_timestamp()))
+    if now is None:
+        raise RuntimeError("the database returned no clock_timestamp()")
+    return now
+
+
+def build_index(*, db: Database, root: Path, embedder: ImageEmbedder, name: str = DEFAULT_NAME,
+                factory: str | None = None, progress: Progress | None = None) -> IndexReport:  # fmt: skip
+    """Embed every served item and save a new index version of ``name`` under ``root``."""
+    start = time.perf_counter()
+    with index_lock(db, name):
+        with db.sessions() as session:
+            started = _db_now(session)
+            items = served_items(session=session)
+            vectors = embed_served(session=session, items=items, embedder=embedder, progress=progress)
+        index = CatalogueIndex.build(items.ids, vectors, items.categories, factory=factory,
+                                     embedder_version=embedder.version)  # fmt: skip
+        return _publish(db, root, name, index, embedder, started, start, full_rebuild=True,
+                        counts=(len(items), 0, 0, len(items)))  # fmt: skip
+
+
+def sync_index(*, db: Database, root: Path, embedder: ImageEmbedder, name: str = DEFAULT_NAME,
+               progress: Progress | None = None) -> IndexReport:  # fmt: skip
+    """Apply the catalogue's changes since the current version; a full build when there is none yet, or when
+    it was made by another embedder (vectors of two embedders are never mixed in one index)."""
+    store = IndexStore(root / name)
+    current = store.load_current()
+    if current is None or current.manifest.embedder_version != embedder.version:
+        return build_index(db=db, root=root, embedder=embedder, name=name, progress=progress)
+    start = time.perf_counter()
+    with index_lock(db, name):
+        index = store.load_current()  # again, under the lock: another job may have published meanwhile
+        assert index is not None
+        with db.sessions() as session:
+            started = _db_now(session)
+            watermark = session.scalar(
+                select(IndexVersion.synced_through)
+                .where(IndexVersion.name == name, IndexVersion.version_name == store.current_version())
+                .limit(1)
+            )
+            served = served_items(session=session)
+            indexed = set(index.ids().tolist())
+            position = {int(i): n for n, i in enumerate(served.ids)}
+            to_add = [i for i in position if i not in indexed]
+            to_remove = sorted(indexed - position.keys())
+            changed = _changed_since(session, watermark, position, indexed)
+            fresh = _subset(served, [position[i] for i in sorted({*to_add, *changed})])
+            vectors = embed_served(session=session, items=fresh, embedder=embedder, progress=progress)
+        removed = index.remove(np.array(to_remove, dtype=np.int64)) if to_remove else 0
+        if len(fresh):
+            index.update(fresh.ids, vectors, fresh.categories)  # adds the new, replaces the changed
+        updated = len(fresh) - len(to_add)
+        return _publish(db, root, name, index, embedder, started, start, full_rebuild=False,
+                        counts=(len(to_add), removed, updated, len(fresh)))  # fmt: skip
+
+
+def _changed_since(session: Session, watermark: datetime | None, position: dict[int, int],
+                   indexed: set[int]) -> list[int]:  # fmt: skip
+    if watermark is None:  # a version without its row (crash before recording): re-embed everything indexed
+        return [i for i in position if i in indexed]
+    since = watermark - WATERMARK_OVERLAP
+    ids = session.scalars(select(Item.id).where(Item.updated_at >= since)).all()
+    return [int(i) for i in ids if int(i) in position and int(i) in indexed]
+
+
+def _subset(items: ServedItems, rows: list[int]) -> ServedItems:
+    return ServedItems(ids=items.ids[rows] if rows else np.empty(0, np.int64),
+                       categories=[items.categories[r] for r in rows],
+                       image_shas=[items.image_shas[r] for r in rows])  # fmt: skip
+
+
+def _publish(db: Database, root: Path, name: str, index: CatalogueIndex, embedder: ImageEmbedder,
+             started: datetime, start: float, *, full_rebuild: bool,
+             counts: tuple[int, int, int, int]) -> IndexReport:  # fmt: skip
+    store = IndexStore(root / name)
+    version_name, path = store.save_version(index)
+    with db.transaction() as session:
+        session.execute(update(IndexVersion).where(IndexVersion.name == name, IndexVersion.status == "ready")
+                        .values(status="retired"))  # fmt: skip
+        row = IndexVersion(
+            name=name, embedder_version_id=embedder.model_version_id, embedder=embedder.version,
+            version_name=version_name, synced_through=started, factory=index.manifest.factory,
+            metric=index.manifest.metric, dim=index.manifest.dim, item_count=len(index), path=str(path),
+            sha256=index.manifest.sha256, status="ready",
+        )  # fmt: skip
+        session.add(row)
+        session.flush()
+        row_id = row.id
+    store.prune(keep=3)
+    added, removed, updated, embedded = counts
+    report = IndexReport(row_id, version_name, len(index), added, removed, updated, embedded,
+                         time.perf_counter() - start, full_rebuild)  # fmt: skip
+    _log.info("index %s version %s: %s", name, version_name, report)
+    return report
+
+
+def check_consistency(*, session: Session, index: CatalogueIndex) -> Consistency:
+    """What the index lacks or holds beyond the catalogue's served items (and category disagreements)."""
+    served = served_items(session=session)
+    indexed = index.ids()
+    categories = dict(zip(served.ids.tolist(), served.categories, strict=True))
+    present = set(indexed.tolist())
+    missing = sorted(set(categories) - present)
+    extra = sorted(present - set(categories))
+    held = dict(zip(indexed.tolist(), index.categories_of(indexed), strict=True))
+    wrong = sorted(i for i in present & set(categories) if held[i] != categories[i])
+    return Consistency(missing=missing, extra=extra, miscategorised=wrong)

@@ -1,0 +1,55 @@
+"""Register a checkpoint file (a shipped one, or one copied from another machine) in ``model_versions``.
+
+Training registers what it writes; this is for checkpoints that arrive as files. A compatibility checkpoint
+carries its users' θu rows with their external ids: those users that exist in this database get them in
+``user_preferences`` under the new version, so a shop that rebuilt the same dataset can serve them at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from recengine.compatibility.train import write_preferences
+from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
+from recengine.store.models import ModelVersion, User
+from recengine.training.checkpoints import file_sha256, load_checkpoint
+
+
+def register_checkpoint(*, session: Session, path: Path, name: str | None = None) -> ModelVersion:
+    """Upsert the ``model_versions`` row of ``path`` (family from the file; name defaults to the file's stem
+    without the family prefix). Re-registering the same file is a no-op; a changed file updates the row."""
+    payload = load_checkpoint(path)
+    family = str(payload["family"])
+    label = name or path.stem.removeprefix(f"{family}-")
+    sha = file_sha256(path)
+    version = session.scalar(select(ModelVersion).where(ModelVersion.family == family, ModelVersion.name == label))
+    if version is not None and version.checkpoint_sha256 == sha and version.checkpoint_path == str(path.resolve()):
+        return version
+    if version is None:
+        version = ModelVersion(family=family, name=label)
+        session.add(version)
+    extra = payload["extra"]
+    version.config = {"model": payload["config"], "train": extra.get("train", {}), "registered_from": str(path)}
+    version.metrics = dict(extra.get("metrics", {}))
+    version.checkpoint_path, version.checkpoint_sha256 = str(path.resolve()), sha
+    session.flush()
+    if family == "compatibility" and extra.get("user_external_ids"):
+        _write_thetas(session, version, payload)
+    return version
+
+
+def _write_thetas(session: Session, version: ModelVersion, payload: dict[str, Any]) -> None:
+    model = CompatibilityModel(CompatibilityConfig.from_dict(dict(payload["config"])))
+    model.load_state_dict(payload["state_dict"])
+    external = list(payload["extra"]["user_external_ids"])
+    known = dict(session.execute(select(User.external_id, User.id).where(User.external_id.in_(external))).all())
+    if model.theta is None or not known:
+        return
+    rows = [n for n, e in enumerate(external) if e in known]
+    model.theta.weight.data = model.theta.weight.data[rows]
+    write_preferences(session=session, model=model, model_version_id=version.id,
+                      user_ids=[known[external[n]] for n in rows], n_examples={})  # fmt: skip

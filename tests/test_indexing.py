@@ -1,0 +1,121 @@
+"""Keeping the FAISS index in step with the catalogue in PostgreSQL: build, change flow, crash safety."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from recengine.datasets.importers.myntra import import_myntra
+from recengine.embedding.catalogue import load_prepared, served_items
+from recengine.embedding.embedder import PixelEmbedder
+from recengine.index import IndexStore
+from recengine.indexing.service import build_index, check_consistency, sync_index
+from recengine.store.database import Database
+from recengine.store.models import IndexVersion, Item
+from tests.conftest import MYNTRA, require
+
+
+@pytest.fixture(scope="module")
+def db(engine: Engine) -> Iterator[Database]:
+    with Session(engine) as session, session.begin():
+        import_myntra(require(MYNTRA), session=session, limit=800)
+    yield Database(url=engine.url, engine=engine, sessions=sessionmaker(engine, expire_on_commit=False),
+                   embedded=False)  # fmt: skip
+
+
+def _served(db: Database) -> set[int]:
+    with db.sessions() as session:
+        return set(served_items(session=session).ids.tolist())
+
+
+def _check(db: Database, root: Path) -> tuple[list[int], list[int], list[int]]:
+    index = IndexStore(root / "catalogue").load_current()
+    assert index is not None
+    with db.sessions() as session:
+        report = check_consistency(session=session, index=index)
+    return report.missing, report.extra, report.miscategorised
+
+
+def test_build_then_catalogue_changes_reach_the_index_through_sync(db: Database, tmp_path: Path) -> None:
+    embedder = PixelEmbedder()
+    first = build_index(db=db, root=tmp_path, embedder=embedder)
+    assert (first.item_count, first.full_rebuild) == (800, True) and _check(db, tmp_path) == ([], [], [])
+    with db.sessions() as session:
+        row = session.get(IndexVersion, first.index_version_id)
+        assert row is not None and (row.status, row.item_count, row.embedder) == ("ready", 800, embedder.version)
+        items = session.scalars(select(Item).order_by(Item.id).limit(3)).all()
+        gone, changed, template = items[0], items[1], items[2]
+        gone_image = gone.image_sha256
+    with db.transaction() as session:  # deactivate one item, give another its photo, add a brand-new one
+        session.execute(update(Item).where(Item.id == gone.id).values(is_active=False))
+        session.execute(update(Item).where(Item.id == changed.id).values(image_sha256=gone_image))
+        fresh = Item(external_id="new-1", source="test", name="new", article_type=template.article_type,
+                     master_category=template.master_category, sub_category=template.sub_category,
+                     image_sha256=template.image_sha256)  # fmt: skip
+        session.add(fresh)
+        session.flush()
+        fresh_id = fresh.id
+    missing, extra, _ = _check(db, tmp_path)
+    assert (missing, extra) == ([fresh_id], [gone.id])  # the check sees what the index lacks before any job
+    report = sync_index(db=db, root=tmp_path, embedder=embedder)
+    assert (report.added, report.removed, report.full_rebuild) == (1, 1, False) and report.updated >= 1
+    assert _check(db, tmp_path) == ([], [], []) and report.item_count == 800
+    index = IndexStore(tmp_path / "catalogue").load_current()
+    assert index is not None and gone.id not in index and fresh_id in index
+    with db.sessions() as session:
+        query = embedder.embed(load_prepared(session, [str(gone_image)], 64))
+        assert session.scalar(select(IndexVersion.status).where(IndexVersion.id == first.index_version_id)) == "retired"
+    found = index.search(query, 1)
+    assert int(found.ids[0, 0]) == changed.id  # re-embedded with its new photo (the old owner is gone)
+
+
+def test_sync_twice_changes_nothing_and_keeps_ids_unique(db: Database, tmp_path: Path) -> None:
+    embedder = PixelEmbedder()
+    build_index(db=db, root=tmp_path, embedder=embedder)
+    before = IndexStore(tmp_path / "catalogue").load_current()
+    again = sync_index(db=db, root=tmp_path, embedder=embedder)
+    after = IndexStore(tmp_path / "catalogue").load_current()
+    assert before is not None and after is not None and (again.added, again.removed) == (0, 0)
+    assert sorted(after.ids().tolist()) == sorted(before.ids().tolist()) == sorted(_served(db))
+    assert len(set(after.ids().tolist())) == len(after)
+
+
+def test_crash_while_saving_leaves_the_last_good_version(db: Database, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    embedder = PixelEmbedder()
+    built = build_index(db=db, root=tmp_path, embedder=embedder)
+    store = IndexStore(tmp_path / "catalogue")
+    with db.transaction() as session:
+        victim = session.scalars(select(Item.id).where(Item.is_active.is_(True)).limit(1)).one()
+        session.execute(update(Item).where(Item.id == victim).values(is_active=False))
+
+    def crash(self: IndexStore, index: object) -> tuple[str, Path]:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(IndexStore, "save_version", crash)
+    with pytest.raises(OSError, match="disk full"):
+        sync_index(db=db, root=tmp_path, embedder=embedder)
+    monkeypatch.undo()
+    assert store.current_version() == built.version_name
+    current = store.load_current()
+    assert current is not None and victim in current  # the last good version, unchanged and loadable
+    with db.sessions() as session:
+        ready = session.scalars(select(IndexVersion.version_name).where(IndexVersion.status == "ready")).all()
+        assert built.version_name in ready
+    retried = sync_index(db=db, root=tmp_path, embedder=embedder)  # the retry does the same work
+    assert retried.removed == 1 and _check(db, tmp_path) == ([], [], [])
+    with db.transaction() as session:
+        session.execute(update(Item).where(Item.id == victim).values(is_active=True))
+
+
+def test_another_embedder_means_a_full_rebuild(db: Database, tmp_path: Path) -> None:
+    build_index(db=db, root=tmp_path, embedder=PixelEmbedder(side=8))
+    other = sync_index(db=db, root=tmp_path, embedder=PixelEmbedder(side=4))
+    index = IndexStore(tmp_path / "catalogue").load_current()
+    assert other.full_rebuild and index is not None and index.manifest.embedder_version == "pixels:4x4@64"
+    assert np.isclose(index.manifest.dim, 48)
