@@ -402,18 +402,52 @@ def test_recipe_draws_joint_users_positives_and_both_kinds_of_negatives() -> Non
     assert len(users) == 4 * 12 and set(users.tolist()) == {0, 1, 2, 3}  # the newcomer is left out
     assert set(recipe.bottoms.tolist()) == set(range(12, 28))  # training bottoms: the unseen ones never
     batch = next(recipe.batches(torch.Generator().manual_seed(0), 256))
-    assert torch.equal(batch.neg_users, batch.users)
     positives = set(zip(users.tolist(), queries.tolist(), targets.tolist(), strict=True))
     assert all(t in positives for t in zip(batch.users.tolist(), batch.queries.tolist(), batch.positives.tolist(),
                                           strict=True))  # fmt: skip
-    eq6 = batch.neg_queries == batch.queries
-    assert 0.3 < eq6.float().mean() < 0.7
-    assert np.isin(batch.negatives[eq6].numpy(), recipe.bottoms.numpy()).all()
-    assert (data.item_slot[batch.negatives.numpy()] == BOTTOM).all()
+    assert np.isin(batch.random_bottoms.numpy(), recipe.bottoms.numpy()).all()
+    assert (data.item_slot[batch.random_bottoms.numpy()] == BOTTOM).all()
     groups = recipe.parameter_groups()
     assert [g["weight_decay"] for g in groups] == [1e-5, 0.0]
     assert groups[1]["params"] == [recipe.model.theta.weight]
     assert sum(len(g["params"]) for g in groups) == len(list(recipe.model.parameters()))
+
+
+def test_in_batch_loss_is_eq10_over_every_valid_negative_of_the_batch() -> None:
+    recipe = toy_recipe()
+    batch = next(recipe.batches(torch.Generator().manual_seed(3), 6))
+    batch.positives[1] = batch.random_bottoms[4]  # a negative that is the positive itself must not count
+    batch.users[2] = batch.users[0]  # another pair of the same user is no Eq. 7 negative
+    model = recipe.model.eval()
+    torch.manual_seed(1)
+    loss, parts = recipe.loss(batch)
+    torch.manual_seed(1)  # the same flips
+    items = torch.cat([batch.queries, batch.positives, batch.random_bottoms])
+    unique, inverse = torch.unique(items, return_inverse=True)
+    flip = torch.rand(len(unique)) < 0.5
+    with torch.no_grad():
+        z = model.encoder(recipe._pixels(unique, flip))[inverse]
+    zq, zc, zr = z[:6], z[6:12], z[12:]
+
+    def s(u: int, q: torch.Tensor, c: torch.Tensor) -> float:
+        theta = model.user_vectors(batch.users[u : u + 1])
+        return float(model.score_latent((q * c)[None], theta).detach())
+
+    def bpr(pos: float, neg: float) -> float:
+        return float(-torch.nn.functional.logsigmoid(torch.tensor(pos - neg)))
+
+    eq6, eq7 = [], []
+    for i in range(6):
+        pos = s(i, zq[i], zc[i])
+        for item, zn in zip(torch.cat([batch.positives, batch.random_bottoms]), torch.cat([zc, zr]), strict=True):
+            if item != batch.positives[i]:
+                eq6.append(bpr(pos, s(i, zq[i], zn)))
+        for j in range(6):
+            if batch.users[j] != batch.users[i]:
+                eq7.append(bpr(pos, s(i, zq[j], zc[j])))
+    assert parts["loss_eq6"] == pytest.approx(np.mean(eq6), rel=1e-4)
+    assert parts["loss_eq7"] == pytest.approx(np.mean(eq7), rel=1e-4)
+    assert float(loss) == pytest.approx(0.5 * (np.mean(eq6) + np.mean(eq7)), rel=1e-4)
 
 
 @dataclasses.dataclass

@@ -88,9 +88,11 @@ def test_encoder_embedder_of_the_shipped_checkpoint(db_session: Session) -> None
         resolve_embedder(session=db_session, model_version_id=10**9)
 
 
-def test_normalise_keeps_zero_rows_finite() -> None:
+def test_normalise_gives_blank_rows_a_unit_vector() -> None:
     out = normalise(np.array([[3.0, 4.0], [0.0, 0.0]], dtype=np.float32))
-    np.testing.assert_allclose(out, [[0.6, 0.8], [0.0, 0.0]])
+    np.testing.assert_allclose(out, [[0.6, 0.8], [2**-0.5, 2**-0.5]], rtol=1e-6)
+    blank = PixelEmbedder().embed(np.full((1, 64, 64, 3), 255, np.uint8))
+    np.testing.assert_allclose(np.linalg.norm(blank, axis=1), 1.0, rtol=1e-6)
 
 
 def test_missing_image_is_named(db_session: Session) -> None:

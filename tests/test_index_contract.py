@@ -143,6 +143,18 @@ def test_category_filter_returns_exactly_k_from_that_category(built: tuple) -> N
     assert set(index.categories_of(both.ids.ravel())) <= {"hats", "shoes"}
 
 
+@pytest.mark.parametrize("nprobe", [None, 1, 4])
+def test_fast_path_equals_the_general_path(built: tuple, nprobe: int | None) -> None:  # type: ignore[type-arg]
+    index, _ids, x = built
+    queries = near(x[:40], seed=3)
+    fast = index.search(queries, 7, categories="tops", nprobe=nprobe)  # one category, no exclusions
+    general = index.search(queries.astype(np.float64), 7, categories=["tops"], nprobe=nprobe)
+    np.testing.assert_array_equal(fast.ids, general.ids)
+    np.testing.assert_allclose(fast.scores, general.scores, rtol=1e-6)
+    with pytest.raises(InvalidInputError):  # bad input still gets the general path's clear error
+        index.search(np.full((1, D), np.nan, np.float32), 3, categories="tops")
+
+
 def test_exclude_ids_is_honoured(built: tuple) -> None:  # type: ignore[type-arg]
     index, ids, x = built
     queries = near(x[:10])

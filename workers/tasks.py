@@ -60,12 +60,12 @@ def fit_preferences(self: Task, job_id: int) -> dict[str, Any] | None:
 
 def index_job(context: JobContext, indexes_dir: Path, *, full: bool) -> dict[str, Any]:
     """The indexing jobs: one library call (:mod:`recengine.indexing.service`) with the embedder the params name."""
-    from recengine.embedding.embedder import resolve_embedder
+    from recengine.embedding.embedder import EMBEDDERS, resolve_embedder
     from recengine.indexing.service import DEFAULT_NAME, build_index, sync_index
 
     params = context.params
     with context.db.sessions() as session:
-        embedder = resolve_embedder(session=session, kind=str(params.get("embedder", "compatibility")),
+        embedder = resolve_embedder(session=session, kind=str(params.get("embedder", EMBEDDERS[0])),
                                     model_version_id=params.get("model_version_id"))  # fmt: skip
     run = build_index if full else sync_index
     report = run(db=context.db, root=indexes_dir, embedder=embedder, name=str(params.get("name", DEFAULT_NAME)),

@@ -14,7 +14,7 @@ from recengine.cli.common import console, open_db, progress_bar
 from recengine.config import Settings
 from recengine.datasets.image_cache import prepare_image
 from recengine.embedding.catalogue import load_prepared
-from recengine.embedding.embedder import EMBEDDERS, resolve_embedder
+from recengine.embedding.embedder import EMBEDDERS, embedder_kind, resolve_embedder
 from recengine.errors import InvalidInputError, NotFoundError
 from recengine.index import IndexStore
 from recengine.indexing.service import DEFAULT_NAME, build_index, check_consistency, sync_index
@@ -51,14 +51,14 @@ def _run(full: bool, name: str, embedder: str, model_version: int | None, backgr
 
 
 @app.command("build")
-def build(name: Name = DEFAULT_NAME, embedder: Embedder = "compatibility", model_version: ModelVersionOpt = None,
+def build(name: Name = DEFAULT_NAME, embedder: Embedder = EMBEDDERS[0], model_version: ModelVersionOpt = None,
           background: Background = False) -> None:  # fmt: skip
     """Embed every served catalogue item and publish a new index version."""
     _run(True, name, embedder, model_version, background)
 
 
 @app.command("sync")
-def sync(name: Name = DEFAULT_NAME, embedder: Embedder = "compatibility", model_version: ModelVersionOpt = None,
+def sync(name: Name = DEFAULT_NAME, embedder: Embedder = EMBEDDERS[0], model_version: ModelVersionOpt = None,
          background: Background = False) -> None:  # fmt: skip
     """Apply catalogue changes (new, changed, deactivated items) to the index as a new version."""
     _run(False, name, embedder, model_version, background)
@@ -113,7 +113,7 @@ def search(
         raise NotFoundError(f"index {name!r} has no version yet: run `recengine index build`")
     with open_db() as db, db.sessions() as session:
         row = session.scalar(select(IndexVersion).where(IndexVersion.name == name, IndexVersion.status == "ready"))
-        kind = "pixels" if index.manifest.embedder_version.startswith("pixels:") else "compatibility"
+        kind = embedder_kind(index.manifest.embedder_version)
         emb = resolve_embedder(session=session, kind=kind, model_version_id=row.embedder_version_id if row else None)
         if emb.version != index.manifest.embedder_version:
             raise InvalidInputError(f"the index was built by {index.manifest.embedder_version}, which is not "

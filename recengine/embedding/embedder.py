@@ -20,11 +20,13 @@ from typing import Protocol
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recengine.datasets.image_cache import to_tensor
 from recengine.errors import InvalidInputError, NotFoundError
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
+from recengine.nets.embedder import EmbedderConfig, EmbedderNet
 from recengine.store.models import ModelVersion
 from recengine.training.checkpoints import file_sha256, load_checkpoint
 
@@ -50,9 +52,13 @@ class ImageEmbedder(Protocol):
 
 
 def normalise(vectors: FloatArray) -> FloatArray:
-    """Rows scaled to unit L2 norm (an all-zero row stays zero rather than becoming NaN)."""
+    """Rows scaled to unit L2 norm. A row with no direction (a blank photo under the pixel baseline) becomes
+    the constant unit vector: the index takes only unit vectors, and every blank photo is alike."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     out: FloatArray = (vectors / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+    blank = norms[:, 0] < 1e-9
+    if blank.any():
+        out[blank] = 1.0 / np.sqrt(vectors.shape[1])
     return out
 
 
@@ -102,6 +108,47 @@ class EncoderEmbedder:
         return cls(model=model, version=f"compatibility:{label}@{digest[:12]}", model_version_id=model_version_id)
 
 
+@dataclass
+class CatalogueEmbedder:
+    """The catalogue image network (:mod:`recengine.nets.embedder`): the default retrieval embedder."""
+
+    model: EmbedderNet
+    version: str
+    model_version_id: int | None = None
+    batch: int = 512
+
+    def __post_init__(self) -> None:
+        self.model.eval()
+        self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+    @property
+    def dim(self) -> int:
+        return self.model.config.dim
+
+    @property
+    def image_size(self) -> int:
+        return self.model.config.image_size
+
+    @torch.no_grad()
+    def embed(self, images: NDArray[np.uint8]) -> FloatArray:
+        _check_images(images, self.image_size)
+        out = np.empty((len(images), self.dim), dtype=np.float32)
+        for start in range(0, len(images), self.batch):
+            x = to_tensor(np.ascontiguousarray(images[start : start + self.batch]))
+            out[start : start + len(x)] = self.model(x.contiguous(memory_format=torch.channels_last)).numpy()
+        return normalise(out)
+
+    @classmethod
+    def from_checkpoint(cls, path: Path, *, name: str | None = None, model_version_id: int | None = None,
+                        sha256: str | None = None) -> CatalogueEmbedder:  # fmt: skip
+        payload = load_checkpoint(path, family="embedder")
+        model = EmbedderNet(EmbedderConfig.from_dict(payload["config"]))
+        model.load_state_dict(payload["state_dict"])
+        digest = sha256 or file_sha256(path)
+        label = name or path.stem.removeprefix("embedder-")
+        return cls(model=model, version=f"embedder:{label}@{digest[:12]}", model_version_id=model_version_id)
+
+
 @dataclass(frozen=True)
 class PixelEmbedder:
     """Baseline: the image shrunk to ``side`` x ``side`` colour pixels, centred, as a vector (3·side² dims)."""
@@ -145,15 +192,41 @@ def load_embedder(*, session: Session, model_version_id: int | None = None) -> E
                                            model_version_id=version.id, sha256=version.checkpoint_sha256)  # fmt: skip
 
 
-#: Embedder kinds a job or command may name.
-EMBEDDERS = ("compatibility", "pixels")
+#: Embedder kinds a job or command may name; the first is the default.
+EMBEDDERS = ("catalogue", "compatibility", "pixels")
 
 
-def resolve_embedder(*, session: Session, kind: str = "compatibility",
+def load_catalogue_embedder(*, session: Session, model_version_id: int | None = None) -> CatalogueEmbedder:
+    """A registered catalogue image network (default: the newest)."""
+    if model_version_id is None:
+        newest = ModelVersion.created_at.desc(), ModelVersion.id.desc()
+        version = session.scalar(select(ModelVersion).where(ModelVersion.family == "embedder").order_by(*newest))
+    else:
+        version = session.get(ModelVersion, model_version_id)
+    if version is None or version.family != "embedder" or not version.checkpoint_path:
+        raise NotFoundError(
+            "no catalogue embedder registered: `recengine models register checkpoints/embedder-catalogue.pt` "
+            "or `recengine train embedder`" if model_version_id is None
+            else f"no embedder model version {model_version_id} with a checkpoint"
+        )  # fmt: skip
+    return CatalogueEmbedder.from_checkpoint(Path(version.checkpoint_path), name=version.name,
+                                             model_version_id=version.id, sha256=version.checkpoint_sha256)  # fmt: skip
+
+
+def resolve_embedder(*, session: Session, kind: str = EMBEDDERS[0],
                      model_version_id: int | None = None) -> ImageEmbedder:  # fmt: skip
-    """The embedder a job's parameters name: encoder F of a compatibility model (default) or the pixel baseline."""
+    """The embedder a job's parameters name: the catalogue network (default), encoder F of a compatibility
+    model, or the pixel baseline."""
+    if kind == "catalogue":
+        return load_catalogue_embedder(session=session, model_version_id=model_version_id)
     if kind == "compatibility":
         return load_embedder(session=session, model_version_id=model_version_id)
     if kind == "pixels":
         return PixelEmbedder()
     raise InvalidInputError(f"unknown embedder {kind!r}; choose one of {', '.join(EMBEDDERS)}")
+
+
+def embedder_kind(version: str) -> str:
+    """The kind of embedder that wrote vectors of this version string (the index manifest's)."""
+    prefix = version.split(":", 1)[0]
+    return {"embedder": "catalogue", "compatibility": "compatibility", "pixels": "pixels"}.get(prefix, prefix)
