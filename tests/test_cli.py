@@ -124,3 +124,30 @@ def test_data_and_evaluate_commands_end_to_end(user_env: dict[str, str]) -> None
         assert word in evaluated.stdout
     wrong = _recengine("evaluate", "baselines", "--dataset", "stylist", env=user_env)
     assert wrong.returncode == 2 and "no users and outfit splits" in wrong.stderr
+
+
+def test_index_commands_build_check_search_and_draw(user_env: dict[str, str], tmp_path: Path) -> None:
+    catalogue = _small_catalogue(
+        tmp_path / "catalogue",
+        ROWS,
+        {f"c{i}.jpg": _jpeg(colour) for i, colour in ((1, (200, 10, 10)), (2, (10, 10, 200)), (3, (10, 10, 10)))},
+    )
+    assert _recengine("db", "upgrade", env=user_env).returncode == 0
+    assert _recengine("import", "myntra", str(catalogue), env=user_env).returncode == 0
+    missing = _recengine("index", "search", "--item", "c1", env=user_env)
+    assert missing.returncode == 2 and "recengine index build" in missing.stderr
+    built = _recengine("index", "build", "--embedder", "pixels", env=user_env)
+    assert built.returncode == 0 and "3 items" in built.stdout, built.stderr
+    status = _recengine("index", "status", env=user_env)
+    assert status.returncode == 0 and "pixels:8x8@64" in status.stdout and "ready" in status.stdout
+    assert _recengine("index", "check", env=user_env).returncode == 0
+    query = tmp_path / "street-photo.jpg"
+    query.write_bytes(_jpeg((20, 20, 180)))
+    picture = tmp_path / "grid.png"
+    found = _recengine("index", "search", "--image", str(query), "--category", "bottom", "-k", "5",
+                       "--out", str(picture), env=user_env)  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    assert "2 nearest of 3 (bottom)" in found.stdout and "c1" not in found.stdout.split("nearest")[1]
+    assert picture.stat().st_size > 0
+    both = _recengine("index", "search", "--item", "c1", "--image", str(picture), env=user_env)
+    assert both.returncode == 2 and "exactly one" in both.stderr
