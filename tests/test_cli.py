@@ -151,3 +151,13 @@ def test_index_commands_build_check_search_and_draw(user_env: dict[str, str], tm
     assert picture.stat().st_size > 0
     both = _recengine("index", "search", "--item", "c1", "--image", str(picture), env=user_env)
     assert both.returncode == 2 and "exactly one" in both.stderr
+
+    # A catalogue change queues a sync job; until it runs, the check names the missing item.
+    shirt = "c4,Men,Apparel,Topwear,Shirts,White,Summer,2012,Casual,Tee"
+    grown = _small_catalogue(tmp_path / "catalogue", [*ROWS, shirt], {"c4.jpg": _jpeg((240, 240, 240))})
+    imported = _recengine("import", "myntra", str(grown), env=user_env)
+    assert imported.returncode == 0 and "queued index sync job" in imported.stdout, imported.stderr
+    behind = _recengine("index", "check", env=user_env)
+    assert behind.returncode == 1 and "missing from the index: 1" in behind.stdout
+    assert _recengine("index", "sync", "--embedder", "pixels", env=user_env).returncode == 0
+    assert _recengine("index", "check", env=user_env).returncode == 0

@@ -7,13 +7,17 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy import select
 
 from recengine.cli.common import console, open_db, print_report, progress_bar
 from recengine.config import Settings
 from recengine.datasets.importers import default_catalogue, run_import
 from recengine.datasets.importers.fashion_mnist import DEFAULT_PATH as FASHION_MNIST_PATH
+from recengine.embedding.embedder import embedder_kind
 from recengine.store import migrate
 from recengine.store.catalogue import GROUPINGS, category_counts, totals
+from recengine.store.database import Database
+from recengine.store.models import IndexVersion
 
 import_app = typer.Typer(help="Import catalogues and outfits (idempotent: re-running updates).", no_args_is_help=True)
 catalogue_app = typer.Typer(help="Inspect the catalogue.", no_args_is_help=True)
@@ -23,9 +27,30 @@ ShowSkipped = Annotated[int, typer.Option(help="How many skipped rows to list.")
 
 
 def _import(fmt: str, path: Path, limit: int | None, show_skipped: int, **kwargs: object) -> None:
-    with open_db() as db, progress_bar(f"importing {fmt}") as progress, db.transaction() as session:
-        report = run_import(fmt, path, session=session, progress=progress, limit=limit, **kwargs)
-    print_report(report, show_skipped=show_skipped)
+    with open_db() as db:
+        with progress_bar(f"importing {fmt}") as progress, db.transaction() as session:
+            report = run_import(fmt, path, session=session, progress=progress, limit=limit, **kwargs)
+        print_report(report, show_skipped=show_skipped)
+        if report.items.added or report.items.updated:
+            _request_index_sync(db)
+
+
+def _request_index_sync(db: Database) -> None:
+    """Changed catalogue items reach the index through a sync job, queued after the import committed; only
+    where an index exists (the first one is a deliberate `recengine index build`)."""
+    from recengine.indexing.service import DEFAULT_NAME
+    from workers.app import create_app
+    from workers.jobs import submit_job
+
+    with db.sessions() as session:
+        row = session.scalar(select(IndexVersion).where(IndexVersion.name == DEFAULT_NAME,
+                                                        IndexVersion.status == "ready"))  # fmt: skip
+    if row is None:
+        return
+    kind = embedder_kind(row.embedder or "")
+    params = {"name": DEFAULT_NAME, "embedder": kind, "model_version_id": row.embedder_version_id}
+    job = submit_job(db=db, kind="index_sync", params=params, task=create_app())
+    console.print(f"queued index sync job {job.id} for the changed items (a worker runs it: `recengine worker`)")
 
 
 @import_app.command("myntra")
