@@ -3,8 +3,9 @@
 Rebuilds the default dataset in a scratch database (deterministic: seed 0, so it is the dataset the shipped
 checkpoints were trained on), then with the shipped checkpoints (`checkpoints/compatibility-default-*.pt`):
 
-* the three variants of seed Table 2 (full, θu removed, discrete user label) and implicit ALS on the test
-  questions of the 700 joint users: FITB, AUC (Eq. 6 and Eq. 7 negatives), personalised FITB, Recall@10, mAP@10;
+* the three variants of seed Table 2 (full, θu removed, discrete user label), implicit ALS, and the user's own
+  history (how often this user used the item: pure memory) on the test questions of the 700 joint users:
+  FITB, AUC (Eq. 6 and Eq. 7 negatives), personalised FITB, Recall@10, mAP@10;
 * seed Table 3: θu of the 100 newcomers fitted with F and M frozen (wall time per user), their personalised
   FITB against the joint users' (ratio);
 * exhaustive scoring of every catalogue item for one (user, query): latency and items/s, next to a raw
@@ -27,7 +28,7 @@ from benchmarks._common import build_default_dataset, scratch_database
 from recengine.compatibility.scoring import CompatibilityScorer, embed_images, score_catalogue
 from recengine.compatibility.train import joint_user_rows
 from recengine.datasets.image_cache import load_image_cache
-from recengine.evaluation.baselines import fit_cf
+from recengine.evaluation.baselines import UserHistoryScorer, fit_cf
 from recengine.evaluation.protocol import Questions, build_questions, evaluate
 from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
@@ -105,6 +106,7 @@ def main() -> None:
         models[variant] = (model, z)
         results[variant] = evaluate(CompatibilityScorer(model, z, rows), data, joint_q)
     results["als"] = evaluate(fit_cf(data, CFConfig(model="als")), data, joint_q)
+    results["history"] = evaluate(UserHistoryScorer.fit(data), data, joint_q)
     model, z = models["full"]
     thetas, fit_s = newcomers(model, data, z, rows)
     newcomer = evaluate(CompatibilityScorer(model, z, rows, thetas), data, new_q)

@@ -24,7 +24,7 @@ from recengine.datasets.outfits import (
 )
 from recengine.errors import InvalidInputError
 from recengine.evaluation import map_at_k, mean_recall_at_k
-from recengine.evaluation.baselines import PopularityScorer, RandomScorer, evaluate_baselines
+from recengine.evaluation.baselines import PopularityScorer, RandomScorer, UserHistoryScorer, evaluate_baselines
 from recengine.evaluation.protocol import Questions, build_questions, evaluate, retrieval_candidates
 from recengine.evaluation.protocol_data import PARTS, ProtocolData, load_protocol_data
 from recengine.store.models import Interaction, User
@@ -393,6 +393,18 @@ def test_popularity_scorer_counts_training_items() -> None:
     assert pop.counts.tolist() == [2, 1, 1, 2, 1, 0, 1, 0, 0, 2, 1, 1]
     scores = pop.score(np.array([0, 1]), np.array([0, 0]), np.array([[3, 5], [9, 10]]))
     assert scores.tolist() == [[2.0, 0.0], [2.0, 1.0]]
+
+
+def test_user_history_scorer_counts_this_users_items_first() -> None:
+    data = hand_data()
+    history = UserHistoryScorer.fit(data)
+    matrix = data.interaction_matrix().toarray()
+    users, candidates = np.array([0, 1]), np.array([[3, 5, 9], [3, 9, 10]])
+    scores = history.score(users, np.array([0, 0]), candidates)
+    own = matrix[users[:, None], candidates]
+    assert (np.floor(scores) == own).all()  # the user's own count, then popularity as a tie-break below 1
+    pop = matrix.sum(axis=0)[candidates]
+    assert (scores - own) * (pop.max() + 1) == pytest.approx(pop)
 
 
 # --- retrieval candidates -----------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def compatibility(
 
 @app.command("embedder")
 def embedder(
-    steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 2000,
+    steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 1500,
     batch_size: Annotated[int, typer.Option(help="Images per step.")] = 128,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     eval_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 1000,

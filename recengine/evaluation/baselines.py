@@ -39,6 +39,33 @@ class PopularityScorer:
         return self.counts[candidates]
 
 
+@dataclass(frozen=True)
+class UserHistoryScorer:
+    """How often *this user* used each item in training outfits (ties broken by overall popularity): what
+    memorising a user's wardrobe is worth. On the simulated users, who reuse items, it bounds what any model
+    that reads item identities (CF) gets from memory alone; an image model must generalise instead."""
+
+    keys: IntArray  # sorted user * n_items + item of every (user, item) with a count
+    counts: FloatArray  # their counts
+    n_items: int
+    popularity: FloatArray  # (I,) in [0, 1)
+
+    @classmethod
+    def fit(cls, data: ProtocolData) -> UserHistoryScorer:
+        matrix = data.interaction_matrix().tocoo()
+        n_items = matrix.shape[1]
+        keys = matrix.row.astype(np.int64) * n_items + matrix.col
+        order = np.argsort(keys)
+        popularity = np.bincount(matrix.col, weights=matrix.data, minlength=n_items).astype(np.float64)
+        return cls(keys[order], matrix.data[order].astype(np.float64), n_items, popularity / (popularity.max() + 1))
+
+    def score(self, users: IntArray, queries: IntArray, candidates: IntArray) -> FloatArray:
+        wanted = users[:, None].astype(np.int64) * self.n_items + candidates
+        pos = np.minimum(np.searchsorted(self.keys, wanted), max(len(self.keys) - 1, 0))
+        own = np.where(self.keys[pos] == wanted, self.counts[pos], 0.0) if len(self.keys) else np.zeros(wanted.shape)
+        return own + self.popularity[candidates]
+
+
 def fit_cf(data: ProtocolData, config: CFConfig) -> ImplicitCF:
     """ALS or BPR on the training outfits of every user (the seed's joint setting)."""
     return ImplicitCF(config).fit(data.interaction_matrix())

@@ -26,7 +26,7 @@ from recengine.nets.layers import mlp, vgg_stack
 @dataclass(frozen=True)
 class EmbedderConfig:
     image_size: int = 64
-    widths: tuple[int, ...] = (16, 32, 64, 96, 128)
+    widths: tuple[int, ...] = (8, 16, 32, 64, 64)  # as encoder F: ~1,000 images/s training on 2 cores
     convs: tuple[int, ...] = (1, 1, 2, 2, 2)
     fc: tuple[int, ...] = (256,)
     dim: int = 64
