@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from recengine.datasets.importers.myntra import import_myntra
 from recengine.embedding.catalogue import load_prepared, served_items
 from recengine.embedding.embedder import PixelEmbedder
+from recengine.errors import NotFoundError
 from recengine.index import IndexStore
 from recengine.indexing.service import build_index, check_consistency, sync_index
+from recengine.indexing.serving import ServingIndex
 from recengine.store.database import Database
 from recengine.store.models import IndexVersion, Item
 from tests.conftest import MYNTRA, require
@@ -119,3 +121,22 @@ def test_another_embedder_means_a_full_rebuild(db: Database, tmp_path: Path) -> 
     index = IndexStore(tmp_path / "catalogue").load_current()
     assert other.full_rebuild and index is not None and index.manifest.embedder_version == "pixels:4x4@64"
     assert np.isclose(index.manifest.dim, 48)
+
+
+def test_serving_index_picks_up_new_versions_without_a_restart(db: Database, tmp_path: Path) -> None:
+    serving = ServingIndex(tmp_path / "catalogue", refresh_s=0.0)
+    everything = np.ones((1, 192), np.float32) / np.sqrt(192)
+    with pytest.raises(NotFoundError, match="recengine index build"):
+        serving.search(everything, 3)
+    embedder = PixelEmbedder()
+    build_index(db=db, root=tmp_path, embedder=embedder)
+    served = sorted(_served(db))
+    assert served[0] in serving.search(everything, 800).ids
+    first_version = serving.version
+    with db.transaction() as session:
+        session.execute(update(Item).where(Item.id == served[0]).values(is_active=False))
+    sync_index(db=db, root=tmp_path, embedder=embedder)
+    after = serving.search(everything, 800)
+    assert serving.version != first_version and served[0] not in after.ids
+    with db.transaction() as session:
+        session.execute(update(Item).where(Item.id == served[0]).values(is_active=True))
