@@ -131,10 +131,18 @@ class PostgresChannel(kombu_sqla.Channel):
                 if self._try_lock(msg.id):  # only an orphan scan (below) could hold it: skip it this round
                     msg.visible = False
                     return self._taken(msg)
-            for msg in base.filter(message_cls.visible.is_(False)).order_by(message_cls.id).limit(20):
-                if self._try_lock(msg.id):  # its taker is gone (the lock died with its connection)
-                    _log.warning("redelivering message %s of queue %s: its consumer died before acking", msg.id, queue)
-                    return self._taken(msg)
+            invisible = base.filter(message_cls.visible.is_(False)).order_by(message_cls.id).limit(20)
+            for row_id in [m.id for m in invisible]:
+                if not self._try_lock(row_id):
+                    continue  # its taker is alive
+                # Its taker is gone (the lock died with its connection), unless it acked between our read and
+                # our lock: then the row is gone too.
+                msg = base.filter(message_cls.id == row_id).populate_existing().first()
+                if msg is None:
+                    self._unlock(row_id)
+                    continue
+                _log.warning("redelivering message %s of queue %s: its consumer died before acking", row_id, queue)
+                return self._taken(msg)
             raise Empty()
         finally:
             self.session.commit()
