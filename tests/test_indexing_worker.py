@@ -26,7 +26,7 @@ from tests.conftest import MYNTRA, require
 pytestmark = pytest.mark.slow
 REDIS_URL = "redis://127.0.0.1:6379/0"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
-CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "compatibility-default-full.pt"
+CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "embedder-catalogue.pt"
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_worker_killed_mid_build_restarts_and_finishes(catalogue: tuple[Engine, 
     with celery_worker(engine.url, tmp_path) as worker:
         from workers.jobs import submit_job
 
-        params = {"embedder": "compatibility", "model_version_id": version_id}
+        params = {"model_version_id": version_id}  # the default embedder: the shipped catalogue network
         job = submit_job(db=worker.db, kind="index_build", params=params, task=worker.app)
         deadline = time.monotonic() + 120
         while worker.read_job(job.id).progress < 0.25:  # well into embedding the 40k photos
