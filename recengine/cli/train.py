@@ -21,7 +21,7 @@ app = typer.Typer(help="Train models (checkpoints under the data dir, registered
 def compatibility(
     variant: Annotated[str, typer.Option(help=f"One of {', '.join(VARIANTS)} (seed Table 2).")] = "full",
     dataset: Annotated[str, typer.Option(help="Dataset to train on.")] = "default",
-    steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 4000,
+    steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 3000,
     batch_size: Annotated[int, typer.Option(help="Positives per step.")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate of F and M.")] = 2e-4,
     eval_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 1000,
@@ -39,6 +39,38 @@ def compatibility(
                                       progress=progress, resume=resume)  # fmt: skip
     console.print(f"model version {trained.model_version_id}: {trained.checkpoint} "
                   f"in {trained.result.seconds:.0f} s, {trained.result.metrics}")  # fmt: skip
+
+
+@app.command("designer")
+def designer(
+    variant: Annotated[str, typer.Option(help="One of full, no-theta, label, no-fm-g (seed Table 2).")] = "full",
+    dataset: Annotated[str, typer.Option(help="Dataset to train on.")] = "default",
+    compatibility_checkpoint: Annotated[
+        Path | None, typer.Option(help="Start F, M and θu from this compatibility checkpoint (same user mode).")
+    ] = None,
+    steps: Annotated[int, typer.Option(help="Iterations of Algorithm 1.")] = 4000,
+    batch_size: Annotated[int, typer.Option(help="Positives per iteration.")] = 64,
+    lr: Annotated[float, typer.Option(help="Adam learning rate of F, M, G and D.")] = 2e-4,
+    eval_every: Annotated[int, typer.Option(help="Validate and draw a sample grid every N steps.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue from this variant's checkpoint.")] = False,
+) -> None:
+    """The personalised designer (decoder G, real/fake discriminator D, fine-tuned F, M, θu; Algorithm 1)."""
+    from recengine.designer.train import VARIANTS as DESIGNER_VARIANTS
+    from recengine.designer.train import train_designer
+
+    if variant not in DESIGNER_VARIANTS:
+        raise typer.BadParameter(f"unknown variant {variant!r}; choose one of {', '.join(DESIGNER_VARIANTS)}")
+    settings = Settings()
+    train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, eval_every=eval_every, seed=seed)
+    with open_db() as db, progress_bar(f"training designer/{variant}") as progress, db.transaction() as s:
+        trained = train_designer(session=s, dataset=dataset, variant=variant, train=train,
+                                 images_dir=settings.data_dir / "cache", checkpoint_dir=settings.checkpoints_dir,
+                                 compatibility_checkpoint=compatibility_checkpoint, progress=progress,
+                                 resume=resume)  # fmt: skip
+    console.print(f"model version {trained.model_version_id}: {trained.checkpoint} "
+                  f"in {trained.result.seconds:.0f} s, {trained.result.metrics}; "
+                  f"samples in {settings.checkpoints_dir / 'samples'}")  # fmt: skip
 
 
 @app.command("embedder")

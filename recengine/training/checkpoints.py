@@ -52,6 +52,6 @@ def file_sha256(path: Path) -> str:
 def export_checkpoint(source: Path, target: Path) -> str:
     """Copy a checkpoint without its training state (optimiser moments): the file to ship or deploy."""
     payload = load_checkpoint(source)
-    extra = {k: v for k, v in payload["extra"].items() if k != "optimizer"}
+    extra = {k: v for k, v in payload["extra"].items() if k not in ("optimizer", "optimizers")}
     return save_checkpoint(target, family=payload["family"], config=payload["config"],
                            state_dict=payload["state_dict"], extra=extra)  # fmt: skip

@@ -1,6 +1,10 @@
 """One model-agnostic trainer: optimisation steps, periodic evaluation, checkpoints and progress.
 
 The trainer knows nothing of the model (it calls a :class:`Recipe`); the model knows nothing of training.
+Most models minimise one loss with one Adam (:class:`Recipe`). Adversarial models update several parameter sets
+in turn within one iteration (the personalised designer's Algorithm 1): a :class:`StepRecipe` owns its
+optimisers and its update, and the trainer keeps doing the rest (batches, evaluation, checkpoints with every
+optimiser's state, resuming, progress).
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from recengine.errors import InvalidInputError
 from recengine.training.checkpoints import load_checkpoint, save_checkpoint
 
 _log = logging.getLogger(__name__)
@@ -51,6 +56,29 @@ class Recipe(Protocol):
     def checkpoint_extra(self) -> dict[str, Any]: ...
 
 
+@runtime_checkable
+class StepRecipe(Protocol):
+    """A recipe that does its own update of several parameter sets per iteration (e.g. a GAN's G and D steps).
+
+    ``train_step`` runs one whole iteration, optimiser steps included, and returns its losses; its ``"loss"``
+    entry is the one the trainer's progress and history follow. ``evaluate`` gets the step so that what it
+    writes besides metrics (sample images) can be named by it.
+    """
+
+    family: str
+    model: torch.nn.Module
+
+    def optimizers(self, config: TrainConfig) -> dict[str, torch.optim.Optimizer]: ...
+
+    def batches(self, generator: torch.Generator, batch_size: int) -> Iterator[Any]: ...
+
+    def train_step(self, batch: Any) -> dict[str, float]: ...
+
+    def evaluate(self, step: int) -> dict[str, float]: ...
+
+    def checkpoint_extra(self) -> dict[str, Any]: ...
+
+
 @dataclass
 class TrainResult:
     steps: int
@@ -62,17 +90,58 @@ class TrainResult:
 
 
 class Trainer:
-    """Adam on the recipe's parameter groups; resumable from its own checkpoints."""
+    """Adam on the recipe's parameter groups (or the optimisers of a :class:`StepRecipe`); resumable from its
+    own checkpoints."""
 
-    def __init__(self, recipe: Recipe, config: TrainConfig, *, checkpoint: Path | None = None,
+    def __init__(self, recipe: Recipe | StepRecipe, config: TrainConfig, *, checkpoint: Path | None = None,
                  progress: Progress | None = None) -> None:  # fmt: skip
         self.recipe = recipe
         self.config = config
         self.checkpoint = checkpoint
         self.progress = progress
-        self.optimizer = torch.optim.Adam(recipe.parameter_groups(), lr=config.lr, betas=config.betas)
+        self.optimizers: dict[str, torch.optim.Optimizer]
+        if isinstance(recipe, StepRecipe):
+            self.optimizers = recipe.optimizers(config)
+        else:
+            self.optimizers = {"model": torch.optim.Adam(recipe.parameter_groups(), lr=config.lr, betas=config.betas)}
         self.step = 0
         self.history: list[dict[str, float]] = []
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """The one optimiser of a single-loss recipe."""
+        return self.optimizers["model"]
+
+    def _optimizer_state(self) -> dict[str, Any]:
+        # A single-loss recipe keeps the original key, so its checkpoints read exactly as before.
+        if isinstance(self.recipe, StepRecipe):
+            return {"optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()}}
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def _load_optimizer_state(self, extra: dict[str, Any]) -> None:
+        if isinstance(self.recipe, StepRecipe):
+            states = extra["optimizers"]
+            if set(states) != set(self.optimizers):
+                raise InvalidInputError(f"{self.checkpoint}: optimisers {sorted(states)}, the recipe has "
+                                        f"{sorted(self.optimizers)}")  # fmt: skip
+            for name, opt in self.optimizers.items():
+                opt.load_state_dict(states[name])
+        else:
+            self.optimizer.load_state_dict(extra["optimizer"])
+
+    def _train_step(self, batch: Any) -> dict[str, float]:
+        if isinstance(self.recipe, StepRecipe):
+            return self.recipe.train_step(batch)
+        loss, _ = self.recipe.loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        self.optimizer.step()
+        return {"loss": loss.item()}
+
+    def _evaluate(self) -> dict[str, float]:
+        if isinstance(self.recipe, StepRecipe):
+            return self.recipe.evaluate(self.step)
+        return self.recipe.evaluate()
 
     def _save(self, metrics: dict[str, float]) -> str | None:
         if self.checkpoint is None:
@@ -84,7 +153,7 @@ class Trainer:
             config=model_config.as_dict() if model_config is not None else {},
             state_dict=self.recipe.model.state_dict(),
             extra={"train": self.config.as_dict(), "step": self.step, "metrics": metrics, "history": self.history,
-                   "optimizer": self.optimizer.state_dict(), **self.recipe.checkpoint_extra()},
+                   **self._optimizer_state(), **self.recipe.checkpoint_extra()},
         )  # fmt: skip
 
     def resume(self) -> bool:
@@ -93,7 +162,7 @@ class Trainer:
             return False
         payload = load_checkpoint(self.checkpoint, family=self.recipe.family)
         self.recipe.model.load_state_dict(payload["state_dict"])
-        self.optimizer.load_state_dict(payload["extra"]["optimizer"])
+        self._load_optimizer_state(payload["extra"])
         self.step = int(payload["extra"]["step"])
         self.history = list(payload["extra"].get("history", []))
         _log.info("resumed %s at step %d", self.checkpoint, self.step)
@@ -105,22 +174,19 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         generator = torch.Generator().manual_seed(cfg.seed + self.step)
         batches = self.recipe.batches(generator, cfg.batch_size)
-        start, running, sha = time.perf_counter(), 0.0, None
+        start, sha = time.perf_counter(), None
+        running: dict[str, float] = {}  # exponential moving averages of the step's losses
         metrics: dict[str, float] = dict(self.history[-1]) if self.history else {}
         self.recipe.model.train()
         while self.step < cfg.steps:
-            loss, _ = self.recipe.loss(next(batches))
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            self.optimizer.step()
+            losses = self._train_step(next(batches))
             self.step += 1
-            value = loss.item()
-            running = 0.98 * running + value * 0.02 if self.step > 1 else value
+            running = {k: 0.98 * running.get(k, 0.0) + v * 0.02 if self.step > 1 else v for k, v in losses.items()}
             if self.progress is not None and (self.step % 20 == 0 or self.step == cfg.steps):
                 self.progress(self.step, cfg.steps)
             if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
                 self.recipe.model.eval()
-                metrics = {"step": float(self.step), "loss": running, **self.recipe.evaluate()}
+                metrics = {"step": float(self.step), **running, **self._evaluate()}
                 self.recipe.model.train()
                 self.history.append(metrics)
                 _log.info("step %d: %s", self.step, metrics)
