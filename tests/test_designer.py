@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,15 @@ from tests.test_compatibility import DB_CONFIG, simulated_dataset, tiny, toy_dat
 TINY = DesignerConfig(noise_dim=4, widths=(8, 8, 8, 8, 4, 4), d_widths=(4, 8, 8, 8), d_fc=16,
                       compatibility=tiny(n_users=4))  # fmt: skip
 OPTIMIZERS = {"compatibility", "discriminator", "generator"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny tensors: thread wake-ups would dominate (100x slower on two threads beside a busy process)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def designer(mode: str = "theta", seed: int = 0) -> Designer:
@@ -182,9 +192,9 @@ def test_user_modes_change_the_generators_input() -> None:
 def test_ralsgan_losses_against_a_hand_computation() -> None:
     real, fake = torch.tensor([1.0, 2.0, 0.0]), torch.tensor([-1.0, 0.5])
     mr, mf = 1.0, -0.25
-    d = 0.5 * np.mean([(r - mf - 1) ** 2 for r in (1.0, 2.0, 0.0)]) + 0.5 * np.mean([(f - mr + 1) ** 2
-                                                                                      for f in (-1.0, 0.5)])  # fmt: skip
-    g = 0.5 * np.mean([(f - mr) ** 2 for f in (-1.0, 0.5)]) + 0.5 * np.mean([(r - mf) ** 2 for r in (1.0, 2.0, 0.0)])
+    reals, fakes = (1.0, 2.0, 0.0), (-1.0, 0.5)
+    d = 0.5 * np.mean([(r - mf - 1) ** 2 for r in reals]) + 0.5 * np.mean([(f - mr + 1) ** 2 for f in fakes])
+    g = 0.5 * np.mean([(f - mr) ** 2 for f in fakes]) + 0.5 * np.mean([(r - mf) ** 2 for r in reals])
     assert ralsgan_d_loss(real, fake).item() == pytest.approx(d, rel=1e-6)
     assert ralsgan_g_loss(real, fake).item() == pytest.approx(g, rel=1e-6)
     # D is content when reals sit 1 above the mean fake and fakes 1 below the mean real; G when there is no gap.
@@ -350,8 +360,8 @@ DB_TRAIN = TrainConfig(steps=4, batch_size=8, eval_every=4)
 
 
 def test_variants_name_the_seeds_ablations() -> None:
-    assert {k: (v.user_mode, v.weights.fm_g) for k, v in VARIANTS.items()} == {
-        "full": ("theta", 1.0), "no-theta": ("none", 1.0), "label": ("label", 1.0), "no-fm-g": ("theta", 0.0)}  # fmt: skip
+    expected = {"full": ("theta", 1.0), "no-theta": ("none", 1.0), "label": ("label", 1.0), "no-fm-g": ("theta", 0.0)}
+    assert {k: (v.user_mode, v.weights.fm_g) for k, v in VARIANTS.items()} == expected
     assert all((v.weights.d, v.weights.gan, v.weights.n_d) == (1.0, 1.0, 2) for v in VARIANTS.values())
 
 
@@ -361,11 +371,11 @@ def test_train_designer_from_a_compatibility_checkpoint(session: Session, tmp_pa
     compat = train_compatibility(session=session, dataset="des", variant="full", images_dir=images,
                                  checkpoint_dir=ckpt, train=TrainConfig(steps=2, batch_size=8, eval_every=2),
                                  config=DB_CONFIG)  # fmt: skip
+    common = {"session": session, "dataset": "des", "images_dir": images, "checkpoint_dir": ckpt, "train": DB_TRAIN,
+              "config": DB_DESIGNER, "compatibility_checkpoint": compat.checkpoint}  # fmt: skip
     with pytest.raises(InvalidInputError, match="user mode"):
-        train_designer(session=session, dataset="des", variant="label", images_dir=images, checkpoint_dir=ckpt,
-                       train=DB_TRAIN, config=DB_DESIGNER, compatibility_checkpoint=compat.checkpoint)  # fmt: skip
-    trained = train_designer(session=session, dataset="des", variant="full", images_dir=images, checkpoint_dir=ckpt,
-                             train=DB_TRAIN, config=DB_DESIGNER, compatibility_checkpoint=compat.checkpoint)  # fmt: skip
+        train_designer(variant="label", **common)  # type: ignore[arg-type]
+    trained = train_designer(variant="full", **common)  # type: ignore[arg-type]
     version = session.get(ModelVersion, trained.model_version_id)
     assert version is not None and (version.family, version.name) == ("designer", "des-full")
     assert trained.checkpoint == ckpt / "designer-des-full.pt"

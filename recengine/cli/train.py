@@ -54,6 +54,7 @@ def designer(
     eval_every: Annotated[int, typer.Option(help="Validate and draw a sample grid every N steps.")] = 500,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from this variant's checkpoint.")] = False,
+    threads: Annotated[int, typer.Option(help="Intra-op threads (0: torch's default; 1 beside a busy process).")] = 0,
 ) -> None:
     """The personalised designer (decoder G, real/fake discriminator D, fine-tuned F, M, θu; Algorithm 1)."""
     from recengine.designer.train import VARIANTS as DESIGNER_VARIANTS
@@ -62,7 +63,7 @@ def designer(
     if variant not in DESIGNER_VARIANTS:
         raise typer.BadParameter(f"unknown variant {variant!r}; choose one of {', '.join(DESIGNER_VARIANTS)}")
     settings = Settings()
-    train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, eval_every=eval_every, seed=seed)
+    train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, eval_every=eval_every, seed=seed, threads=threads)
     with open_db() as db, progress_bar(f"training designer/{variant}") as progress, db.transaction() as s:
         trained = train_designer(session=s, dataset=dataset, variant=variant, train=train,
                                  images_dir=settings.data_dir / "cache", checkpoint_dir=settings.checkpoints_dir,

@@ -109,7 +109,7 @@ class DesignerRecipe:
         keep = np.flatnonzero(user_rows[users] >= 0)  # users with a θu row (newcomers need a fitted one)
         pick = np.random.default_rng(seed).permutation(keep)[:eval_pairs]
         self.user_external = [data.user_external[u] for u in users[pick]]
-        self.eval = (torch.as_tensor(user_rows[users[pick]]), torch.as_tensor(queries[pick]),
+        self.valid_pairs = (torch.as_tensor(user_rows[users[pick]]), torch.as_tensor(queries[pick]),
                      torch.as_tensor(targets[pick]))  # fmt: skip
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
 
@@ -195,7 +195,7 @@ class DesignerRecipe:
         c = m.compatibility
         out = self.compatibility.evaluate()  # FITB of the fine-tuned F, M, θu (also puts c in eval mode)
         m.eval()
-        users, queries, targets = self.eval
+        users, queries, targets = self.valid_pairs
         generator = torch.Generator().manual_seed(self.seed)  # the same noise at every evaluation
         randoms = self.compatibility.bottoms[torch.randint(0, len(self.compatibility.bottoms), (len(users),),
                                                            generator=generator)]  # fmt: skip
@@ -223,7 +223,7 @@ class DesignerRecipe:
         """A grid of the first evaluation pairs: query, designs from different noise, the true bottom."""
         m = self.model
         pairs, n = self.sample_designs
-        users, queries, targets = (t[:pairs] for t in self.eval)
+        users, queries, targets = (t[:pairs] for t in self.valid_pairs)
         generator = torch.Generator().manual_seed(self.seed + 1)
         designs = to_uint8(m.design(users, m.compatibility.encoder(self.pixels(queries)), n, generator))
         images = self.images.numpy()
