@@ -1,0 +1,1 @@
+"""Recommendations: design-and-retrieve and its exhaustive reference."""
