@@ -10,6 +10,7 @@ Not thread-safe for mutation: ``IndexHandle`` serialises mutations against concu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ Ids = npt.NDArray[np.int64]
 Vectors = npt.NDArray[np.float32]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~0.3 µs more per search, a tenth of the overhead
 class SearchResult:
     """``ids`` (Q, k) best first, padded with -1; ``scores`` (Q, k), higher is better, padded with -inf."""
 
@@ -76,6 +77,7 @@ class CatalogueIndex:
                  names: list[str], parts: dict[int, Partition], ids: Ids,
                  codes: npt.NDArray[np.int32]) -> None:  # fmt: skip
         self.dim, self.metric, self.embedder_version, self.factory = dim, metric, embedder_version, factory
+        self._params_cache: dict[int, faiss.SearchParametersIVF] = {}
         self._names, self._codes = names, {name: code for code, name in enumerate(names)}
         self._parts, self._table = parts, ItemTable(ids, codes)
         self._files: Manifest | None = None  # of the files last saved or loaded, while unchanged
@@ -241,9 +243,7 @@ class CatalogueIndex:
         else:
             return None
         part = self._parts[code]
-        if part.gpu or part.hnsw is not None or part.index.metric_type != faiss.METRIC_INNER_PRODUCT:
-            return None
-        if not np.isfinite(queries.sum()):  # one pass; an overflow just takes the general path's exact check
+        if part.gpu or part.hnsw is not None or self.metric != "ip":
             return None
         params = None
         if part.ivf is not None:
@@ -253,7 +253,12 @@ class CatalogueIndex:
         elif nprobe is not None:
             return None
         scores, ids = part.index.search(queries, k, params=params)
-        if ids[:, -1].min() < 0:  # short rows (a sparse probe, or fewer than k items): the general path decides
+        # Short rows (a sparse probe, fewer than k items) and non-finite best scores (a NaN or infinite query
+        # value poisons every inner product) both go to the general path, which decides or reports the input.
+        if ids.shape[0] == 1:
+            if ids[0, -1] < 0 or not math.isfinite(scores[0, 0]):
+                return None
+        elif ids[:, -1].min() < 0 or not np.isfinite(scores[:, 0]).all():
             return None
         return SearchResult(ids=ids, scores=scores)
 
@@ -261,15 +266,14 @@ class CatalogueIndex:
         """Shared, never-modified parameter objects per (IVF index, nprobe): FAISS only reads them in an IVF
         search (an IDMap2 wrapper would write into them, but IVF partitions hold their ids natively), and
         creating one costs a few µs of a ~60 µs search."""
-        cache: dict[int, faiss.SearchParametersIVF] = self.__dict__.setdefault("_params_cache", {})
-        key = min(ivf.nlist, nprobe)
-        params = cache.get(key)
-        if params is None:
+        cache = self._params_cache
+        params = cache.get(nprobe)
+        if params is None:  # FAISS clamps nprobe to each index's nlist itself
             if len(cache) > 256:
                 cache.clear()
             params = faiss.SearchParametersIVF()
-            params.nprobe = key
-            cache[key] = params
+            params.nprobe = nprobe
+            cache[nprobe] = params
         return params
 
     def _selected_codes(self, categories: str | Sequence[str] | None) -> list[int]:
