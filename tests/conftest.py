@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
+from recengine.devices import torch_threads
 from recengine.store.database import make_engine, normalise_url
 from recengine.store.embedded import embedded_url, start_embedded, stop_embedded
 from recengine.store.migrate import upgrade
@@ -90,3 +91,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _DB_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Tiny tensors: thread wake-ups would dominate (100x slower on two threads beside a busy process)."""
+    with torch_threads(1):
+        yield

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -40,13 +39,7 @@ TINY = DesignerConfig(noise_dim=4, widths=(8, 8, 8, 8, 4, 4), d_widths=(4, 8, 8,
 OPTIMIZERS = {"compatibility", "discriminator", "generator"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: thread wake-ups would dominate (100x slower on two threads beside a busy process)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def designer(mode: str = "theta", seed: int = 0) -> Designer:

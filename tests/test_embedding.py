@@ -37,12 +37,9 @@ def catalogue(engine: Engine) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def db_session(catalogue: Engine) -> Iterator[Session]:
-    with catalogue.connect() as conn:
-        outer = conn.begin()
-        with Session(bind=conn, join_transaction_mode="create_savepoint") as sess:
-            yield sess
-        outer.rollback()
+def db_session(catalogue: Engine, session: Session) -> Session:
+    """conftest's rolled-back session, on the module's database once the catalogue is in it."""
+    return session
 
 
 def test_served_items_are_active_items_with_images_and_their_slot(db_session: Session) -> None:

@@ -8,12 +8,9 @@ import numpy as np
 import pytest
 
 from recengine.errors import InvalidInputError
+from recengine.evaluation.distribution_metrics import fid, fid_from_features, frechet_distance, inception_score
 from recengine.evaluation.image_metrics import (
     diversity,
-    fid,
-    fid_from_features,
-    frechet_distance,
-    inception_score,
     l1_error,
     mean_pairwise_ssim,
     psnr,

@@ -84,7 +84,10 @@ class PostgresChannel(kombu_sqla.Channel):
     the next ``_get`` of any worker delivers it again (upstream leaves it invisible forever).
     """
 
-    _lock_connection: Connection | None = None
+    def __init__(self, connection: Any, **kwargs: Any) -> None:
+        self._rows: dict[str, int] = {}  # delivery tag -> row id of the messages this channel holds
+        self._lock_connection: Connection | None = None
+        super().__init__(connection, **kwargs)  # type: ignore[no-untyped-call]
 
     def _open(self) -> tuple[Engine, sessionmaker[Any]]:
         url: str = self.connection.client.hostname
@@ -151,14 +154,6 @@ class PostgresChannel(kombu_sqla.Channel):
         payload = json.loads(msg.payload)  # a text column: already str
         self._rows[payload["properties"]["delivery_tag"]] = msg.id
         return payload
-
-    @property
-    def _rows(self) -> dict[str, int]:
-        """Delivery tag -> row id of the messages this channel holds."""
-        rows: dict[str, int] | None = self.__dict__.get("_held_rows")
-        if rows is None:
-            rows = self.__dict__["_held_rows"] = {}
-        return rows
 
     def _release(self, delivery_tag: str) -> None:
         row = self._rows.pop(delivery_tag, None)

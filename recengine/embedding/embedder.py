@@ -4,18 +4,18 @@ Every vector an index holds was made by one embedder *version*; the version stri
 exact weights (``compatibility:default-full@<sha256[:12]>``), and is written into the index's manifest and its
 ``index_versions`` row, so vectors of different embedders are never mixed in one index.
 
-The default is encoder F of the personalised compatibility model: the designs of the generator issue live in F's
-space (the generator is trained against it), and on the real Myntra labels its neighbours agree with the query's
-article type and colour far more often than a pixel baseline's do (``python -m benchmarks.embedder_choice``,
-numbers in ``benchmarks/RESULTS.md``). :class:`PixelEmbedder` is that baseline, kept as a dependency-free
-embedder for tests and for catalogues without a trained model.
+The default is the catalogue image network (:mod:`recengine.nets.embedder`): on the real Myntra labels its
+neighbours agree with the query's article type and colour far more often than those of encoder F of the
+compatibility model or of a pixel baseline (``python -m benchmarks.embedder_choice``, numbers in
+``benchmarks/RESULTS.md``). :class:`PixelEmbedder` is that baseline, kept as a dependency-free embedder for
+tests and for catalogues without a trained model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import numpy as np
 import torch
@@ -68,13 +68,15 @@ def _check_images(images: NDArray[np.uint8], size: int) -> None:
 
 
 @dataclass
-class EncoderEmbedder:
-    """Encoder F of a trained compatibility model, run in eval mode, outputs normalised."""
+class _NetworkEmbedder:
+    """A trained torch network run in eval mode over batches of prepared images, outputs normalised."""
 
-    model: CompatibilityModel
+    model: torch.nn.Module
     version: str
     model_version_id: int | None = None
     batch: int = 512
+
+    family: ClassVar[str]
 
     def __post_init__(self) -> None:
         self.model.eval()
@@ -82,11 +84,14 @@ class EncoderEmbedder:
 
     @property
     def dim(self) -> int:
-        return self.model.config.z_dim
+        raise NotImplementedError
 
     @property
     def image_size(self) -> int:
-        return self.model.config.image_size
+        return int(getattr(self.model, "config").image_size)  # noqa: B009  # every network's config has it
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
     @torch.no_grad()
     def embed(self, images: NDArray[np.uint8]) -> FloatArray:
@@ -94,59 +99,63 @@ class EncoderEmbedder:
         out = np.empty((len(images), self.dim), dtype=np.float32)
         for start in range(0, len(images), self.batch):
             x = to_tensor(np.ascontiguousarray(images[start : start + self.batch]))
-            out[start : start + len(x)] = self.model.encoder(x.contiguous(memory_format=torch.channels_last)).numpy()
+            out[start : start + len(x)] = self._forward(x.contiguous(memory_format=torch.channels_last)).numpy()
         return normalise(out)
 
     @classmethod
+    def _build(cls, config: dict[str, Any]) -> torch.nn.Module:
+        raise NotImplementedError
+
+    @classmethod
     def from_checkpoint(cls, path: Path, *, name: str | None = None, model_version_id: int | None = None,
-                        sha256: str | None = None) -> EncoderEmbedder:  # fmt: skip
-        payload = load_checkpoint(path, family="compatibility")
-        model = CompatibilityModel(CompatibilityConfig.from_dict(payload["config"]))
+                        sha256: str | None = None) -> Self:  # fmt: skip
+        payload = load_checkpoint(path, family=cls.family)
+        model = cls._build(payload["config"])
         model.load_state_dict(payload["state_dict"])
         digest = sha256 or file_sha256(path)
-        label = name or path.stem.removeprefix("compatibility-")
-        return cls(model=model, version=f"compatibility:{label}@{digest[:12]}", model_version_id=model_version_id)
+        label = name or path.stem.removeprefix(f"{cls.family}-")
+        return cls(model=model, version=f"{cls.family}:{label}@{digest[:12]}", model_version_id=model_version_id)
 
 
-@dataclass
-class CatalogueEmbedder:
+E = TypeVar("E", bound=_NetworkEmbedder)
+
+
+class EncoderEmbedder(_NetworkEmbedder):
+    """Encoder F of a trained compatibility model."""
+
+    family = "compatibility"
+    model: CompatibilityModel
+
+    @property
+    def dim(self) -> int:
+        return self.model.config.z_dim
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        z: torch.Tensor = self.model.encoder(x)
+        return z
+
+    @classmethod
+    def _build(cls, config: dict[str, Any]) -> torch.nn.Module:
+        return CompatibilityModel(CompatibilityConfig.from_dict(config))
+
+
+class CatalogueEmbedder(_NetworkEmbedder):
     """The catalogue image network (:mod:`recengine.nets.embedder`): the default retrieval embedder."""
 
+    family = "embedder"
     model: EmbedderNet
-    version: str
-    model_version_id: int | None = None
-    batch: int = 512
-
-    def __post_init__(self) -> None:
-        self.model.eval()
-        self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     @property
     def dim(self) -> int:
         return self.model.config.dim
 
-    @property
-    def image_size(self) -> int:
-        return self.model.config.image_size
-
-    @torch.no_grad()
-    def embed(self, images: NDArray[np.uint8]) -> FloatArray:
-        _check_images(images, self.image_size)
-        out = np.empty((len(images), self.dim), dtype=np.float32)
-        for start in range(0, len(images), self.batch):
-            x = to_tensor(np.ascontiguousarray(images[start : start + self.batch]))
-            out[start : start + len(x)] = self.model(x.contiguous(memory_format=torch.channels_last)).numpy()
-        return normalise(out)
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        e: torch.Tensor = self.model(x)
+        return e
 
     @classmethod
-    def from_checkpoint(cls, path: Path, *, name: str | None = None, model_version_id: int | None = None,
-                        sha256: str | None = None) -> CatalogueEmbedder:  # fmt: skip
-        payload = load_checkpoint(path, family="embedder")
-        model = EmbedderNet(EmbedderConfig.from_dict(payload["config"]))
-        model.load_state_dict(payload["state_dict"])
-        digest = sha256 or file_sha256(path)
-        label = name or path.stem.removeprefix("embedder-")
-        return cls(model=model, version=f"embedder:{label}@{digest[:12]}", model_version_id=model_version_id)
+    def _build(cls, config: dict[str, Any]) -> torch.nn.Module:
+        return EmbedderNet(EmbedderConfig.from_dict(config))
 
 
 @dataclass(frozen=True)
@@ -178,6 +187,13 @@ class PixelEmbedder:
         return normalise(flat.astype(np.float32))
 
 
+def _registered(cls: type[E], version: ModelVersion | None, missing: str) -> E:
+    if version is None or version.family != cls.family or not version.checkpoint_path:
+        raise NotFoundError(missing)
+    return cls.from_checkpoint(Path(version.checkpoint_path), name=version.name, model_version_id=version.id,
+                               sha256=version.checkpoint_sha256)  # fmt: skip
+
+
 def load_embedder(*, session: Session, model_version_id: int | None = None) -> EncoderEmbedder:
     """Encoder F of a registered compatibility model (default: the newest full model with θu)."""
     from recengine.preferences.service import default_model_version
@@ -186,10 +202,8 @@ def load_embedder(*, session: Session, model_version_id: int | None = None) -> E
         version: ModelVersion | None = default_model_version(session=session)
     else:
         version = session.get(ModelVersion, model_version_id)
-    if version is None or version.family != "compatibility" or not version.checkpoint_path:
-        raise NotFoundError(f"no compatibility model version {model_version_id} with a checkpoint to embed with")
-    return EncoderEmbedder.from_checkpoint(Path(version.checkpoint_path), name=version.name,
-                                           model_version_id=version.id, sha256=version.checkpoint_sha256)  # fmt: skip
+    missing = f"no compatibility model version {model_version_id} with a checkpoint to embed with"
+    return _registered(EncoderEmbedder, version, missing)
 
 
 #: Embedder kinds a job or command may name; the first is the default.
@@ -201,16 +215,12 @@ def load_catalogue_embedder(*, session: Session, model_version_id: int | None = 
     if model_version_id is None:
         newest = ModelVersion.created_at.desc(), ModelVersion.id.desc()
         version = session.scalar(select(ModelVersion).where(ModelVersion.family == "embedder").order_by(*newest))
+        missing = ("no catalogue embedder registered: `recengine models register checkpoints/embedder-catalogue.pt` "
+                   "or `recengine train embedder`")  # fmt: skip
     else:
         version = session.get(ModelVersion, model_version_id)
-    if version is None or version.family != "embedder" or not version.checkpoint_path:
-        raise NotFoundError(
-            "no catalogue embedder registered: `recengine models register checkpoints/embedder-catalogue.pt` "
-            "or `recengine train embedder`" if model_version_id is None
-            else f"no embedder model version {model_version_id} with a checkpoint"
-        )  # fmt: skip
-    return CatalogueEmbedder.from_checkpoint(Path(version.checkpoint_path), name=version.name,
-                                             model_version_id=version.id, sha256=version.checkpoint_sha256)  # fmt: skip
+        missing = f"no embedder model version {model_version_id} with a checkpoint"
+    return _registered(CatalogueEmbedder, version, missing)
 
 
 def resolve_embedder(*, session: Session, kind: str = EMBEDDERS[0],

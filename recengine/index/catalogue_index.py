@@ -249,7 +249,7 @@ class CatalogueIndex:
         if part.ivf is not None:
             if nprobe is not None and (type(nprobe) is not int or nprobe <= 0):
                 return None
-            params = self._ivf_params(part.ivf, nprobe or part.ivf.nprobe)
+            params = self._ivf_params(nprobe or part.ivf.nprobe)
         elif nprobe is not None:
             return None
         scores, ids = part.index.search(queries, k, params=params)
@@ -262,8 +262,8 @@ class CatalogueIndex:
             return None
         return SearchResult(ids=ids, scores=scores)
 
-    def _ivf_params(self, ivf: faiss.IndexIVF, nprobe: int) -> faiss.SearchParametersIVF:
-        """Shared, never-modified parameter objects per (IVF index, nprobe): FAISS only reads them in an IVF
+    def _ivf_params(self, nprobe: int) -> faiss.SearchParametersIVF:
+        """Shared, never-modified parameter objects per nprobe: FAISS only reads them in an IVF
         search (an IDMap2 wrapper would write into them, but IVF partitions hold their ids natively), and
         creating one costs a few µs of a ~60 µs search."""
         cache = self._params_cache

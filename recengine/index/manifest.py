@@ -35,6 +35,7 @@ import numpy.typing as npt
 
 from recengine.errors import ConfigurationError, InvalidInputError, NotFoundError
 from recengine.index.gpu import to_cpu
+from recengine.training.checkpoints import file_sha256
 
 if TYPE_CHECKING:
     from recengine.index.catalogue_index import CatalogueIndex
@@ -151,14 +152,6 @@ def write_index_dir(directory: Path, *, partitions: list[tuple[str, faiss.Index]
     return manifest
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _read_manifest(directory: Path) -> Manifest:
     if not directory.is_dir():
         raise NotFoundError(f"no index directory at {directory}")
@@ -169,7 +162,7 @@ def _read_manifest(directory: Path) -> Manifest:
     manifest = Manifest.from_json(data, directory / MANIFEST_FILE)
     for name, expected in ((INDEX_FILE, manifest.index_sha256), (META_FILE, manifest.meta_sha256)):
         path = directory / name
-        if not path.is_file() or _sha256(path) != expected:
+        if not path.is_file() or file_sha256(path) != expected:
             raise IndexIntegrityError(f"{path} is missing or does not match its sha256 in the manifest (corrupt)")
     return manifest
 

@@ -97,16 +97,22 @@ def _db_now(session: Session) -> datetime:
 def build_index(*, db: Database, root: Path, embedder: ImageEmbedder, name: str = DEFAULT_NAME,
                 factory: str | None = None, progress: Progress | None = None) -> IndexReport:  # fmt: skip
     """Embed every served item and save a new index version of ``name`` under ``root``."""
-    start = time.perf_counter()
     with index_lock(db, name):
-        with db.sessions() as session:
-            started = _db_now(session)
-            items = served_items(session=session)
-            vectors = embed_served(session=session, items=items, embedder=embedder, progress=progress)
-        index = CatalogueIndex.build(items.ids, vectors, items.categories, factory=factory,
-                                     embedder_version=embedder.version)  # fmt: skip
-        return _publish(db, root, name, index, embedder, started, start, full_rebuild=True,
-                        counts=(len(items), 0, 0, len(items)))  # fmt: skip
+        return _build(db, root, embedder, name, factory, progress)
+
+
+def _build(db: Database, root: Path, embedder: ImageEmbedder, name: str, factory: str | None,
+           progress: Progress | None) -> IndexReport:  # fmt: skip
+    """:func:`build_index`'s work; the caller holds the index's lock."""
+    start = time.perf_counter()
+    with db.sessions() as session:
+        started = _db_now(session)
+        items = served_items(session=session)
+        vectors = embed_served(session=session, items=items, embedder=embedder, progress=progress)
+    index = CatalogueIndex.build(items.ids, vectors, items.categories, factory=factory,
+                                 embedder_version=embedder.version)  # fmt: skip
+    return _publish(db, root, name, index, embedder, started, start, full_rebuild=True,
+                    counts=(len(items), 0, 0, len(items)))  # fmt: skip
 
 
 def sync_index(*, db: Database, root: Path, embedder: ImageEmbedder, name: str = DEFAULT_NAME,
@@ -114,13 +120,11 @@ def sync_index(*, db: Database, root: Path, embedder: ImageEmbedder, name: str =
     """Apply the catalogue's changes since the current version; a full build when there is none yet, or when
     it was made by another embedder (vectors of two embedders are never mixed in one index)."""
     store = IndexStore(root / name)
-    current = store.load_current()
-    if current is None or current.manifest.embedder_version != embedder.version:
-        return build_index(db=db, root=root, embedder=embedder, name=name, progress=progress)
-    start = time.perf_counter()
-    with index_lock(db, name):
-        index = store.load_current()  # again, under the lock: another job may have published meanwhile
-        assert index is not None
+    with index_lock(db, name):  # the current version is read under the lock: no job publishes meanwhile
+        index = store.load_current()
+        if index is None or index.manifest.embedder_version != embedder.version:
+            return _build(db, root, embedder, name, None, progress)
+        start = time.perf_counter()
         with db.sessions() as session:
             started = _db_now(session)
             watermark = session.scalar(
