@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from recengine.compatibility.train import joint_user_rows, train_compatibility
-from recengine.designer.train import VARIANTS, load_designer, train_designer
+from recengine.designer.train import LAMBDA_FM_G, VARIANTS, load_designer, train_designer
 from recengine.errors import InvalidInputError
 from recengine.nets.compatibility import CompatibilityConfig
 from recengine.nets.designer import (
@@ -28,6 +28,7 @@ from recengine.nets.designer import (
     ralsgan_d_loss,
     ralsgan_g_loss,
 )
+from recengine.preferences.service import fit_user, load_model_context
 from recengine.store.models import ModelVersion, UserPreference
 from recengine.training.checkpoints import export_checkpoint, file_sha256, load_checkpoint
 from recengine.training.designer_recipe import DesignerRecipe, LossWeights
@@ -353,7 +354,8 @@ DB_TRAIN = TrainConfig(steps=4, batch_size=8, eval_every=4)
 
 
 def test_variants_name_the_seeds_ablations() -> None:
-    expected = {"full": ("theta", 1.0), "no-theta": ("none", 1.0), "label": ("label", 1.0), "no-fm-g": ("theta", 0.0)}
+    lam = LAMBDA_FM_G
+    expected = {"full": ("theta", lam), "no-theta": ("none", lam), "label": ("label", lam), "no-fm-g": ("theta", 0.0)}
     assert {k: (v.user_mode, v.weights.fm_g) for k, v in VARIANTS.items()} == expected
     assert all((v.weights.d, v.weights.gan, v.weights.n_d) == (1.0, 1.0, 2) for v in VARIANTS.values())
 
@@ -380,3 +382,10 @@ def test_train_designer_from_a_compatibility_checkpoint(session: Session, tmp_pa
     n = session.scalar(select(func.count()).select_from(UserPreference)
                        .where(UserPreference.model_version_id == version.id))  # fmt: skip
     assert n == int((~data.newcomer).sum()) == 10
+    # Newcomers are fitted against the designer's own F and M (its designs are conditioned on that θu).
+    ctx = load_model_context(session=session, model_version_id=version.id, cache_dir=images)
+    for name, tensor in ctx.model.state_dict().items():
+        assert torch.equal(tensor, model.compatibility.state_dict()[name]), name
+    newcomer = int(data.user_ids[np.flatnonzero(data.newcomer)[0]])
+    fitted = fit_user(session=session, ctx=ctx, user_id=newcomer)
+    assert fitted.theta.shape == (DB_CONFIG.z_dim,) and np.isfinite(fitted.theta).all() and fitted.n_examples > 0

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from recengine.cli import data, datasets, db, evaluate, index, models, ops, train, users
+from recengine.cli import data, datasets, db, evaluate, index, models, ops, recommend, train, users
 from recengine.cli.common import err_console
 from recengine.errors import RecengineError
 
@@ -28,6 +28,7 @@ app.add_typer(index.app, name="index")
 app.add_typer(ops.jobs_app, name="jobs")
 app.command("worker")(ops.worker)
 app.command("demo")(data.demo)
+app.command("recommend")(recommend.recommend)
 
 
 @app.callback()

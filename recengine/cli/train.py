@@ -48,13 +48,14 @@ def designer(
     compatibility_checkpoint: Annotated[
         Path | None, typer.Option(help="Start F, M and θu from this compatibility checkpoint (same user mode).")
     ] = None,
-    steps: Annotated[int, typer.Option(help="Iterations of Algorithm 1.")] = 4000,
+    steps: Annotated[int, typer.Option(help="Iterations of Algorithm 1.")] = 1500,
     batch_size: Annotated[int, typer.Option(help="Positives per iteration.")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate of F, M, G and D.")] = 2e-4,
     eval_every: Annotated[int, typer.Option(help="Validate and draw a sample grid every N steps.")] = 500,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from this variant's checkpoint.")] = False,
     threads: Annotated[int, typer.Option(help="Intra-op threads (0: torch's default; 1 beside a busy process).")] = 0,
+    lambda_fm_g: Annotated[float | None, typer.Option(help="λ1 of L_FM_G (default: the variant's).")] = None,
 ) -> None:
     """The personalised designer (decoder G, real/fake discriminator D, fine-tuned F, M, θu; Algorithm 1)."""
     from recengine.designer.train import VARIANTS as DESIGNER_VARIANTS
@@ -68,7 +69,7 @@ def designer(
         trained = train_designer(session=s, dataset=dataset, variant=variant, train=train,
                                  images_dir=settings.data_dir / "cache", checkpoint_dir=settings.checkpoints_dir,
                                  compatibility_checkpoint=compatibility_checkpoint, progress=progress,
-                                 resume=resume)  # fmt: skip
+                                 resume=resume, lambda_fm_g=lambda_fm_g)  # fmt: skip
     console.print(f"model version {trained.model_version_id}: {trained.checkpoint} "
                   f"in {trained.result.seconds:.0f} s, {trained.result.metrics}; "
                   f"samples in {settings.checkpoints_dir / 'samples'}")  # fmt: skip

@@ -16,7 +16,9 @@ app = typer.Typer(help="User preference vectors θu.", no_args_is_help=True)
 @app.command("fit")
 def fit(
     user: Annotated[str, typer.Argument(help="External id (or database id) of the user.")],
-    model_version: Annotated[int | None, typer.Option(help="Compatibility model version; default: newest.")] = None,
+    model_version: Annotated[
+        int | None, typer.Option(help="Compatibility or designer model version id; default: newest compatibility.")
+    ] = None,
     background: Annotated[bool, typer.Option(help="Queue a job for a worker instead of fitting here.")] = False,
 ) -> None:
     """Fit θu for one user with the model's networks frozen, and store it (replacing an older fit)."""

@@ -36,11 +36,16 @@ class Variant:
     weights: LossWeights = field(default_factory=LossWeights)
 
 
+#: λ1 of L_FM_G. The seed sets 1, training F, M and G together from scratch, so that early scores are small;
+#: started from a trained compatibility model, its gradient on the design pixels (through F) is ~300x RaLSGAN_G's and
+#: paints adversarial high-frequency noise instead of garments even at 0.1 (docs/decisions.md, measured).
+LAMBDA_FM_G = 0.01
+
 #: Variant name -> user mode and loss weights (the seed's Table 2 ablations of the designer).
 VARIANTS: dict[str, Variant] = {
-    "full": Variant("theta"),
-    "no-theta": Variant("none"),
-    "label": Variant("label"),
+    "full": Variant("theta", LossWeights(fm_g=LAMBDA_FM_G)),
+    "no-theta": Variant("none", LossWeights(fm_g=LAMBDA_FM_G)),
+    "label": Variant("label", LossWeights(fm_g=LAMBDA_FM_G)),
     "no-fm-g": Variant("theta", LossWeights(fm_g=0.0)),
 }
 
@@ -71,16 +76,20 @@ def load_designer(path: Path) -> Designer:
 def train_designer(*, session: Session, dataset: str, variant: str, images_dir: Path, checkpoint_dir: Path,
                    train: TrainConfig, config: DesignerConfig | None = None,
                    compatibility_checkpoint: Path | None = None, progress: Progress | None = None,
-                   resume: bool = False) -> TrainedModel:  # fmt: skip
+                   resume: bool = False, lambda_fm_g: float | None = None) -> TrainedModel:  # fmt: skip
     """Train ``variant`` (see :data:`VARIANTS`) on ``dataset``; the caller's transaction records the result.
 
     ``config`` sets G and D (and, without a compatibility checkpoint, the compatibility model's sizes); the
-    user mode and user count always come from the variant and the dataset. Sample grids are written under
-    ``checkpoint_dir / "samples"``.
+    user mode and user count always come from the variant and the dataset. ``lambda_fm_g`` overrides λ1 of a
+    variant that has L_FM_G. Sample grids are written under ``checkpoint_dir / "samples"``.
     """
     if variant not in VARIANTS:
         raise InvalidInputError(f"unknown designer variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     spec = VARIANTS[variant]
+    if lambda_fm_g is not None and spec.weights.fm_g:
+        if lambda_fm_g <= 0:
+            raise InvalidInputError(f"lambda_fm_g must be positive (variant no-fm-g removes L_FM_G), got {lambda_fm_g}")
+        spec = dataclasses.replace(spec, weights=dataclasses.replace(spec.weights, fm_g=lambda_fm_g))
     torch.manual_seed(train.seed)
     data = load_protocol_data(session=session, dataset=dataset)
     rows = joint_user_rows(data)

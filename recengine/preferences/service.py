@@ -56,18 +56,33 @@ class ModelContext:
 
 def load_model_context(*, session: Session, model_version_id: int, cache_dir: Path) -> ModelContext:
     version = session.get(ModelVersion, model_version_id)
-    if version is None or version.family != "compatibility" or not version.checkpoint_path:
-        raise NotFoundError(f"no compatibility model version {model_version_id} with a checkpoint")
+    if version is None or version.family not in FITTABLE or not version.checkpoint_path:
+        raise NotFoundError(f"no compatibility or designer model version {model_version_id} with a checkpoint")
     return _context(session, version.id, Path(version.checkpoint_path), str(version.checkpoint_sha256),
-                    str(version.config.get("dataset")), cache_dir)  # fmt: skip
+                    str(version.config.get("dataset")), cache_dir, version.family)  # fmt: skip
+
+
+#: Families whose checkpoints hold a compatibility model (F, M, θu) that newcomers can be fitted against: a
+#: designer fine-tunes its own, and its designs must be conditioned on a θu from that same model.
+FITTABLE = ("compatibility", "designer")
+
+
+def load_compatibility_part(checkpoint: Path, family: str = "compatibility") -> CompatibilityModel:
+    """The compatibility model (eval mode) of a compatibility or designer checkpoint."""
+    payload = load_checkpoint(checkpoint, family=family)
+    config, state = payload["config"], payload["state_dict"]
+    if family == "designer":
+        prefix = "compatibility."
+        config = config["compatibility"]
+        state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    model = CompatibilityModel(CompatibilityConfig.from_dict(config))
+    model.load_state_dict(state)
+    return model.eval()
 
 
 def _context(session: Session, version_id: int, checkpoint: Path, sha: str, dataset: str,
-             cache_dir: Path) -> ModelContext:  # fmt: skip
-    payload = load_checkpoint(checkpoint, family="compatibility")
-    model = CompatibilityModel(CompatibilityConfig.from_dict(payload["config"]))
-    model.load_state_dict(payload["state_dict"])
-    model.eval()
+             cache_dir: Path, family: str = "compatibility") -> ModelContext:  # fmt: skip
+    model = load_compatibility_part(checkpoint, family)
     data = load_protocol_data(session=session, dataset=dataset)
     z_path = cache_dir / f"embeddings-{sha[:20]}.npy"
     if z_path.exists() and np.load(z_path, mmap_mode="r").shape[0] == len(data.item_ids):

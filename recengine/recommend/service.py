@@ -1,0 +1,389 @@
+"""The recommendation service that a shop's backend and ``recengine recommend`` both use.
+
+:class:`Recommender` wires the stored pieces around :class:`~recengine.recommend.design_retrieve.DesignRetriever`:
+a registered designer (or a checkpoint file), the serving index with the embedder that built it, the designer's
+own F(x_c) of every served item (cached on disk, because encoding a 40k-item catalogue takes minutes on a CPU and
+a restarted process should not pay it again), the user's θu from ``user_preferences`` and the query item's
+prepared pixels. It answers in item ids *and* the metadata a shop shows next to them.
+
+Users the designer never saw (newcomers, anonymous visitors, a typo in an external id) still get designs: they
+are served with the population prior θ̄, and the answer says so (``theta_source="prior"``), so a shop can tell a
+personal answer from a generic one and fit the user (``recengine users fit``) when it wants the former.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from recengine.compatibility.scoring import embed_images
+from recengine.config import Settings
+from recengine.designer.train import load_designer
+from recengine.embedding.catalogue import CHUNK, ServedItems, load_prepared, served_items
+from recengine.embedding.embedder import ImageEmbedder, PixelEmbedder, embedder_kind, resolve_embedder
+from recengine.errors import ConfigurationError, InvalidInputError, NotFoundError
+from recengine.index import CatalogueIndex
+from recengine.indexing.service import DEFAULT_NAME
+from recengine.indexing.serving import ServingIndex
+from recengine.nets.designer import Designer
+from recengine.preferences.theta import population_prior
+from recengine.recommend.design_retrieve import CatalogueLatents, DesignRetriever, Match, Recommendation
+from recengine.store.models import IndexVersion, Item, ModelVersion, User, UserPreference
+from recengine.training.checkpoints import file_sha256
+
+_log = logging.getLogger(__name__)
+
+#: Where θu came from: trained with the model, fitted later for a newcomer, the population prior (no usable
+#: history), or nowhere (a designer trained without θu).
+ThetaSource = Literal["trained", "fitted", "prior", "none"]
+_PIXELS_VERSION = re.compile(r"pixels:(\d+)x\1@(\d+)")
+
+
+@dataclass(frozen=True)
+class ItemInfo:
+    """What a shop shows next to an item id."""
+
+    item_id: int
+    external_id: str
+    name: str | None
+    article_type: str | None
+    colour: str | None
+    image_sha256: str | None
+
+    @classmethod
+    def of(cls, item: Item) -> ItemInfo:
+        return cls(item.id, item.external_id, item.name, item.article_type, item.colour, item.image_sha256)
+
+
+@dataclass(frozen=True)
+class Recommended:
+    """One answer: the matches (best first) with their metadata, the designs, and where θu came from."""
+
+    recommendation: Recommendation
+    query: ItemInfo
+    query_pixels: NDArray[np.uint8]  # (S, S, 3) as the designer saw it
+    category: str
+    user_id: int | None  # None: no such user in the database
+    theta_source: ThetaSource
+    items: dict[int, ItemInfo]  # metadata of every match, by item id
+
+    @property
+    def matches(self) -> list[Match]:
+        return self.recommendation.matches
+
+    def rows(self) -> list[tuple[Match, ItemInfo]]:
+        """Each match with its item's metadata, best first."""
+        return [(m, self.items[m.item_id]) for m in self.matches]
+
+
+@dataclass(frozen=True)
+class LoadedDesigner:
+    model: Designer
+    sha256: str  # of the checkpoint file: keys the latents cache
+    label: str  # model version name, or the file's path
+    model_version_id: int | None  # whose ``user_preferences`` hold θu; None for an unregistered file
+
+
+@dataclass(frozen=True)
+class LatentsEntry:
+    """Latents with the image each row was computed from, so a changed catalogue reuses unchanged rows."""
+
+    latents: CatalogueLatents
+    image_shas: tuple[str, ...]
+    key: str
+
+
+# --- resolving the parts ------------------------------------------------------------------------------------
+
+
+def _newest_designer(session: Session) -> ModelVersion:
+    newest = ModelVersion.created_at.desc(), ModelVersion.id.desc()
+    version = session.scalar(select(ModelVersion).where(ModelVersion.family == "designer").order_by(*newest))
+    if version is None:
+        raise NotFoundError("no designer registered: `recengine train designer` or `recengine models register`")
+    return version
+
+
+def _designer_version(session: Session, designer: str | None) -> tuple[ModelVersion | None, Path]:
+    """The model version (if any) and the checkpoint file that ``designer`` (a name, a path or None) names."""
+    if designer is None:
+        version: ModelVersion | None = _newest_designer(session)
+    else:
+        version = session.scalar(select(ModelVersion).where(ModelVersion.family == "designer",
+                                                            ModelVersion.name == designer))  # fmt: skip
+    if version is not None:
+        if not version.checkpoint_path:
+            raise NotFoundError(f"designer model version {version.name!r} has no checkpoint file")
+        return version, Path(version.checkpoint_path)
+    path = Path(str(designer))
+    if not path.is_file():
+        names = session.scalars(select(ModelVersion.name).where(ModelVersion.family == "designer")).all()
+        raise NotFoundError(f"no designer model version or checkpoint file {designer!r}; registered designers: "
+                            f"{', '.join(sorted(names)) or 'none'}")  # fmt: skip
+    return None, path
+
+
+def resolve_designer(*, session: Session, designer: str | None = None) -> LoadedDesigner:
+    """A designer in eval mode by model version name, checkpoint path, or (None) the newest registered one.
+
+    A checkpoint file that is registered under some name is found by its sha256, so its θu rows still apply.
+    """
+    version, path = _designer_version(session, designer)
+    sha = file_sha256(path)
+    if version is None:
+        same_file = ModelVersion.family == "designer", ModelVersion.checkpoint_sha256 == sha
+        version = session.scalar(select(ModelVersion).where(*same_file).limit(1))
+    elif version.checkpoint_sha256 and version.checkpoint_sha256 != sha:
+        _log.warning("designer %s: %s changed since it was registered; its θu may not fit", version.name, path)
+    model = load_designer(path)
+    if model.config.user_mode == "label":
+        raise InvalidInputError(f"designer {path} addresses users by training label, which a shop's user lacks: "
+                                "serve a designer trained with θu (variant full) or without (no-theta)")  # fmt: skip
+    label = version.name if version is not None else str(path)
+    return LoadedDesigner(model, sha, label, None if version is None else version.id)
+
+
+def index_embedder(*, session: Session, index_name: str, embedder_version: str) -> ImageEmbedder:
+    """The embedder that wrote the index's vectors: designs must be embedded the same way to find neighbours."""
+    match = _PIXELS_VERSION.fullmatch(embedder_version)
+    if match:  # the baseline has no registry row; its version string says everything
+        return PixelEmbedder(side=int(match[1]), image_size=int(match[2]))
+    row = session.scalar(select(IndexVersion).where(IndexVersion.name == index_name, IndexVersion.status == "ready"))
+    emb = resolve_embedder(session=session, kind=embedder_kind(embedder_version),
+                           model_version_id=row.embedder_version_id if row else None)  # fmt: skip
+    if emb.version != embedder_version:
+        raise ConfigurationError(f"index {index_name!r} was built by {embedder_version}, which is not registered "
+                                 f"here (found {emb.version}): rebuild the index")  # fmt: skip
+    return emb
+
+
+def _live_index(serving: ServingIndex, index_name: str) -> CatalogueIndex:
+    index = serving.current().index
+    if not isinstance(index, CatalogueIndex):
+        raise ConfigurationError(f"index {index_name!r} is not a catalogue index")
+    return index
+
+
+def index_categories(index: CatalogueIndex) -> list[str]:
+    """Categories the index can answer (partitions with at least one item)."""
+    return sorted(name for name, (_, count) in index.partitions().items() if count)
+
+
+# --- the designer's latents of the catalogue ------------------------------------------------------------------
+
+
+def latents_key(sha256: str, items: ServedItems) -> str:
+    """Cache key of (designer checkpoint, served items and their photos): any change gives another file."""
+    digest = hashlib.sha256(np.ascontiguousarray(items.ids, dtype="<i8").tobytes())
+    digest.update("\n".join(items.image_shas).encode())
+    return f"{sha256[:16]}-{digest.hexdigest()[:16]}"
+
+
+def encode_items(*, session: Session, designer: Designer, shas: Sequence[str]) -> torch.Tensor:
+    """(N, z_dim) F(x) of these images, decoded chunk by chunk so memory stays bounded."""
+    size = designer.config.image_size
+    parts = [embed_images(designer.compatibility, load_prepared(session, shas[s : s + CHUNK], size))
+             for s in range(0, len(shas), CHUNK)]  # fmt: skip
+    return torch.cat(parts) if parts else torch.empty(0, designer.config.compatibility.z_dim)
+
+
+def _reused(items: ServedItems, previous: LatentsEntry | None) -> tuple[torch.Tensor | None, NDArray[np.bool_]]:
+    """Rows of ``previous`` that still hold (same item, same photo), placed at ``items``' positions."""
+    if previous is None:
+        return None, np.zeros(len(items), dtype=bool)
+    old = {(int(i), s): n for n, (i, s) in enumerate(zip(previous.latents.item_ids, previous.image_shas,
+                                                          strict=True))}  # fmt: skip
+    rows = np.array([old.get((int(i), s), -1) for i, s in zip(items.ids, items.image_shas, strict=True)], np.int64)
+    hit = rows >= 0
+    z = torch.empty(len(items), previous.latents.z.shape[1])
+    z[torch.as_tensor(hit)] = previous.latents.z[torch.as_tensor(rows[hit])]
+    return z, hit
+
+
+def _compute(session: Session, designer: Designer, items: ServedItems, previous: LatentsEntry | None) -> torch.Tensor:
+    z, hit = _reused(items, previous)
+    todo = np.flatnonzero(~hit)
+    fresh = encode_items(session=session, designer=designer, shas=[items.image_shas[r] for r in todo])
+    if z is None:
+        return fresh
+    z[torch.as_tensor(todo)] = fresh
+    return z
+
+
+def catalogue_latents(*, session: Session, designer: Designer, sha256: str, cache_dir: Path,
+                      previous: LatentsEntry | None = None) -> LatentsEntry:  # fmt: skip
+    """F(x_c) of every served item by this designer, from ``cache_dir`` or computed (reusing ``previous``'s
+    unchanged rows) and saved there atomically."""
+    items = served_items(session=session)
+    key = latents_key(sha256, items)
+    path = cache_dir / f"designer-latents-{key}.npy"
+    if previous is not None and previous.key == key:
+        return previous
+    cached = np.load(path) if path.exists() else None
+    if cached is not None and cached.shape[0] == len(items):
+        z = torch.from_numpy(cached)
+    else:
+        z = _compute(session, designer, items, previous)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, z.numpy())
+        tmp.replace(path)
+        _log.info("cached designer latents of %d items at %s", len(items), path)
+    latents = CatalogueLatents(items.ids, z, np.array(items.categories, dtype=np.str_))
+    return LatentsEntry(latents, tuple(items.image_shas), key)
+
+
+# --- users and items ------------------------------------------------------------------------------------------
+
+
+def find_user(session: Session, user: str | None) -> User | None:
+    """A user by external id, or by database id when ``user`` is a number that no external id matches."""
+    if user is None:
+        return None
+    found = session.scalar(select(User).where(User.external_id == user))
+    if found is None and user.isdigit():
+        found = session.get(User, int(user))
+    return found
+
+
+def find_item(session: Session, item: str | int) -> Item:
+    """The query item by external id (or database id); it needs a photo, but may be inactive (it is the user's)."""
+    found = session.get(Item, item) if isinstance(item, int) else None
+    if isinstance(item, str):
+        found = session.scalar(select(Item).where(Item.external_id == item))
+        if found is None and item.isdigit():
+            found = session.get(Item, int(item))
+    if found is None or found.image_sha256 is None:
+        raise NotFoundError(f"no catalogue item {item!r} with an image")
+    return found
+
+
+def _stored_theta(pref: UserPreference, z_dim: int) -> tuple[torch.Tensor, ThetaSource]:
+    if pref.dim != z_dim:
+        raise ConfigurationError(f"θu of user {pref.user_id} has {pref.dim} dims, the designer needs {z_dim}")
+    source: ThetaSource = "prior" if pref.is_prior else "trained" if pref.loss is None else "fitted"
+    return torch.tensor(pref.vector, dtype=torch.float32), source
+
+
+# --- the service ----------------------------------------------------------------------------------------------
+
+
+class Recommender:
+    """Everything one process needs to answer design-and-retrieve requests; open once, call many times.
+
+    The index is served through :class:`ServingIndex`, so published syncs are picked up without a restart; the
+    latents follow the index (refreshed when its version changes). Items the index holds but the catalogue no
+    longer serves are never returned.
+    """
+
+    def __init__(self, session: Session, designer: LoadedDesigner, embedder: ImageEmbedder, serving: ServingIndex,
+                 *, index_name: str, cache_dir: Path, per_design: int = 50) -> None:  # fmt: skip
+        self.session, self.designer, self.embedder, self.serving = session, designer, embedder, serving
+        self.index_name, self.cache_dir, self.per_design = index_name, cache_dir, per_design
+        compatibility = designer.model.compatibility
+        self.prior = None if compatibility.theta is None else torch.as_tensor(population_prior(compatibility)).float()
+        self._entry: LatentsEntry | None = None
+        self._index_version: str | None = None
+        self._retriever: DesignRetriever | None = None
+        self._stale = np.empty(0, np.int64)
+        self._lock = threading.Lock()
+        self._sync(session)
+
+    @classmethod
+    def open(cls, session: Session, settings: Settings, *, designer: str | None = None,
+             index_name: str = DEFAULT_NAME, per_design: int = 50) -> Recommender:  # fmt: skip
+        """Load the designer (name, checkpoint path, or the newest registered), the index ``index_name`` and
+        its embedder, and the designer's latents of the catalogue (cached under ``<data dir>/cache``).
+
+        ``session`` serves every later call that passes none, so it must stay open as long as the recommender;
+        a backend that opens a session per request passes that one to :meth:`recommend` instead.
+        """
+        loaded = resolve_designer(session=session, designer=designer)
+        serving = ServingIndex(settings.indexes_dir / index_name)
+        index = _live_index(serving, index_name)
+        emb = index_embedder(session=session, index_name=index_name, embedder_version=index.embedder_version)
+        return cls(session, loaded, emb, serving, index_name=index_name, cache_dir=settings.data_dir / "cache",
+                   per_design=per_design)  # fmt: skip
+
+    @property
+    def latents(self) -> CatalogueLatents:
+        if self._entry is None:
+            raise RuntimeError("Recommender used before open()")
+        return self._entry.latents
+
+    def retriever(self, session: Session | None = None) -> DesignRetriever:
+        """The retriever over the live index version (latents refreshed first when the index changed)."""
+        return self._sync(session or self.session)
+
+    def _sync(self, session: Session) -> DesignRetriever:
+        index = _live_index(self.serving, self.index_name)
+        if self._retriever is not None and self.serving.version == self._index_version:
+            return self._retriever
+        with self._lock:
+            if index.embedder_version != self.embedder.version:
+                raise ConfigurationError(f"index {self.index_name!r} is now built by {index.embedder_version}, "
+                                         f"not {self.embedder.version}: open the recommender again")  # fmt: skip
+            self._entry = catalogue_latents(session=session, designer=self.designer.model, sha256=self.designer.sha256,
+                                            cache_dir=self.cache_dir, previous=self._entry)  # fmt: skip
+            self._stale = np.setdiff1d(index.ids(), self._entry.latents.item_ids)
+            retriever = DesignRetriever(self.designer.model, self.embedder, self.serving, self._entry.latents,
+                                        per_design=self.per_design)  # fmt: skip
+            self._retriever, self._index_version = retriever, self.serving.version
+            return retriever
+
+    def theta(self, session: Session, user: User | None) -> tuple[torch.Tensor | None, ThetaSource]:
+        """θu of ``user`` for this designer's model version, or the population prior when there is none."""
+        if self.prior is None:
+            return None, "none"
+        version = self.designer.model_version_id
+        pref = None if user is None or version is None else session.get(UserPreference, (user.id, version))
+        if pref is None:
+            return self.prior, "prior"
+        return _stored_theta(pref, int(self.prior.shape[0]))
+
+    def recommend(self, user: str | None, item: str | int, category: str, *, k: int = 10, n_designs: int = 4,
+                  seed: int | None = None, exclude: Sequence[int] = (),
+                  session: Session | None = None) -> Recommended:  # fmt: skip
+        """Real items of ``category`` that go with ``item`` for ``user`` (external ids; database ids work too).
+
+        Args:
+            user: the user's external id; unknown or None means the population prior.
+            item: the query item (never returned itself).
+            exclude: item ids never returned (items already bought).
+            session: a per-request session (a backend's); default the one the recommender was opened with.
+        """
+        db = session or self.session
+        retriever = self.retriever(db)
+        self._check_category(category)
+        query = find_item(db, item)
+        pixels = load_prepared(db, [str(query.image_sha256)], self.designer.model.config.image_size)[0]
+        found = find_user(db, user)
+        theta, source = self.theta(db, found)
+        banned = sorted({query.id, *map(int, exclude), *self._stale.tolist()})
+        result = retriever.recommend(query=pixels, theta=theta, category=category, k=k, n_designs=n_designs,
+                                     exclude=banned, seed=seed)  # fmt: skip
+        infos = self._infos(db, [m.item_id for m in result.matches])
+        return Recommended(result, ItemInfo.of(query), pixels, category, None if found is None else found.id, source,
+                           infos)  # fmt: skip
+
+    def _check_category(self, category: str) -> None:
+        valid = index_categories(_live_index(self.serving, self.index_name))
+        if category not in valid:
+            raise InvalidInputError(f"unknown category {category!r}; index {self.index_name!r} has "
+                                    f"{', '.join(valid) or 'no items'}")  # fmt: skip
+
+    @staticmethod
+    def _infos(session: Session, ids: list[int]) -> dict[int, ItemInfo]:
+        return {it.id: ItemInfo.of(it) for it in session.scalars(select(Item).where(Item.id.in_(ids)))}
