@@ -265,6 +265,28 @@ def test_generator_step_learns_through_the_compatibility_discriminator() -> None
         assert ("loss_fm_g" in logs) is moves  # the no-L_FM_G ablation does not run F on designs at all
 
 
+def test_mode_seeking_term_pushes_designs_of_other_noise_apart() -> None:
+    """MSGAN's term alone (λ1 = λ3 = 0) moves G, and moves it towards designs that differ more across noise."""
+    recipe = toy_recipe(weights=LossWeights(gan=0.0, fm_g=0.0))
+    recipe.optimizers(TrainConfig(lr=1e-2))
+    batch = next(recipe.batches(torch.Generator().manual_seed(3), 8))
+    assert batch.second_noise.shape == (4, 4)
+    users, x_query, x_true = batch.pairs.users, recipe.pixels(batch.pairs.queries), recipe.pixels(batch.pairs.positives)
+    def spread() -> float:
+        return recipe.mode_seeking_loss(users, x_query, recipe.draw_designs(users, x_query, batch.noise),
+                                        batch.noise, batch.second_noise).item()  # fmt: skip
+
+    first = spread()
+    losses = []
+    for _ in range(5):
+        fake = recipe.draw_designs(users, x_query, batch.noise)
+        before = snapshot(recipe)
+        logs = recipe.step_generator(users, x_query, x_true, fake, batch.noise, batch.second_noise)
+        assert changed(before, snapshot(recipe)) == {"G"} and set(logs) == {"loss_g", "loss_ms"}
+        losses.append(logs["loss_ms"])
+    assert losses[-1] < losses[0] and spread() < first  # designs of other noise now differ more
+
+
 def test_a_whole_iteration_moves_everything_and_reports_eq12() -> None:
     recipe = toy_recipe(mode="label")
     optimizers = recipe.optimizers(TrainConfig(lr=1e-3))
@@ -274,8 +296,8 @@ def test_a_whole_iteration_moves_everything_and_reports_eq12() -> None:
     before = snapshot(recipe)
     logs = recipe.train_step(batch)
     assert changed(before, snapshot(recipe)) == {"F", "F_buffers", "M", "D", "G"}  # no θu in the label mode
-    assert set(logs) == {"loss", "loss_fm", "loss_d", "loss_g", "loss_fm_g", "score_true", "score_design"}
-    total = logs["loss_fm"] + logs["loss_fm_g"] + logs["loss_d"] + logs["loss_g"]
+    assert set(logs) == {"loss", "loss_fm", "loss_d", "loss_g", "loss_fm_g", "score_true", "score_design", "loss_ms"}
+    total = logs["loss_fm"] + logs["loss_fm_g"] + logs["loss_d"] + logs["loss_g"] + logs["loss_ms"]
     assert logs["loss"] == pytest.approx(total) and all(math.isfinite(v) for v in logs.values())
     steps = {name: {int(s["step"]) for s in opt.state.values()} for name, opt in optimizers.items()}
     assert steps == {"compatibility": {1}, "discriminator": {2}, "generator": {1}}  # n_D = 2

@@ -8,7 +8,10 @@ negatives:
 2. D takes ``n_d`` = 2 steps on RaLSGAN_D (Eq. 1) between the true bottoms and the (fixed) designs; λ2 scales
    D's step, i.e. its learning rate (Adam is invariant to the scale of a loss, so scaling the loss would not);
 3. G takes one step on λ1 L_FM_G (Eq. 11) + λ3 RaLSGAN_G (Eq. 2) with D, F, M and θu frozen: the gradient flows
-   through D, F(x*) and M into G, and only G's parameters move.
+   through D, F(x*) and M into G, and only G's parameters move. Not in the seed (whose G has no noise input):
+   + λ_ms times the mode-seeking term of MSGAN (Mao et al., CVPR 2019), 1 / (mean |G(c, n1) - G(c, n2)| /
+   mean |n1 - n2|), on half the batch designed twice with other noise. Without it G ignored its noise (four
+   designs of one (user, query) were the same image after 500 iterations, docs/decisions.md).
 
 In step 3 F runs in eval mode: the compatibility discriminator then scores designs as the deployed scorer
 would, and designs never leak into F's batch-norm statistics. D always runs on batch statistics (its running
@@ -44,6 +47,7 @@ IntArray = NDArray[np.int64]
 class DesignerBatch:
     pairs: Batch  # positives and Eq. 6 random bottoms, as the compatibility recipe draws them
     noise: torch.Tensor  # (B, noise_dim) G's noise for this batch's designs
+    second_noise: torch.Tensor  # (B // 2, noise_dim) other noise for the first half's mode-seeking designs
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class LossWeights:
     d: float = 1.0
     gan: float = 1.0
     n_d: int = 2
+    mode_seeking: float = 1.0  # λ_ms of MSGAN's term (not in the seed; see the module docstring)
 
 
 @contextmanager
@@ -126,7 +131,9 @@ class DesignerRecipe:
 
     def batches(self, generator: torch.Generator, batch_size: int) -> Iterator[DesignerBatch]:
         for pairs in self.compatibility.batches(generator, batch_size):
-            yield DesignerBatch(pairs, torch.randn(batch_size, self.model.config.noise_dim, generator=generator))
+            dim = self.model.config.noise_dim
+            yield DesignerBatch(pairs, torch.randn(batch_size, dim, generator=generator),
+                                torch.randn(batch_size // 2, dim, generator=generator))  # fmt: skip
 
     def pixels(self, items: torch.Tensor) -> torch.Tensor:
         return to_tensor(self.images[items]).contiguous(memory_format=torch.channels_last)
@@ -138,12 +145,24 @@ class DesignerRecipe:
         optimizer.step()
         return loss.item()
 
+    def query_latents(self, x_query: torch.Tensor) -> torch.Tensor:
+        """F(x_q) as the deployed designer sees the query (eval mode, no gradient)."""
+        with torch.no_grad(), evaluating(self.model.compatibility):
+            z: torch.Tensor = self.model.compatibility.encoder(x_query)
+        return z
+
     def draw_designs(self, users: torch.Tensor, x_query: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Line 3 of Algorithm 1: x* with the graph into G kept for G's step (G does not move before it)."""
-        with torch.no_grad(), evaluating(self.model.compatibility):
-            z_query = self.model.compatibility.encoder(x_query)  # as the deployed designer will see the query
-        designs: torch.Tensor = self.model.generate(users, z_query, noise)
+        designs: torch.Tensor = self.model.generate(users, self.query_latents(x_query), noise)
         return designs
+
+    def mode_seeking_loss(self, users: torch.Tensor, x_query: torch.Tensor, fake: torch.Tensor, noise: torch.Tensor,
+                          second_noise: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """MSGAN's term on the first ``len(second_noise)`` rows: small when other noise gives another design."""
+        h = len(second_noise)
+        again = self.model.generate(users[:h], self.query_latents(x_query[:h]), second_noise)
+        ratio = (fake[:h] - again).abs().mean() / (noise[:h] - second_noise).abs().mean()
+        return 1 / (ratio + 1e-5)
 
     def step_compatibility(self, pairs: Batch) -> float:
         """Step 1: F, M and θu on L_FM (Eq. 10), the compatibility recipe's in-batch loss."""
@@ -155,9 +174,11 @@ class DesignerRecipe:
         d = self.model.discriminator
         return self._step("discriminator", ralsgan_d_loss(d(real), d(fake.detach())))
 
-    def step_generator(self, users: torch.Tensor, x_query: torch.Tensor, x_true: torch.Tensor,
-                       fake: torch.Tensor) -> dict[str, float]:  # fmt: skip
-        """Step 3: G on λ1 L_FM_G (Eq. 11) + λ3 RaLSGAN_G (Eq. 2), everything else frozen."""
+    def step_generator(self, users: torch.Tensor, x_query: torch.Tensor, x_true: torch.Tensor, fake: torch.Tensor,
+                       noise: torch.Tensor | None = None,
+                       second_noise: torch.Tensor | None = None) -> dict[str, float]:  # fmt: skip
+        """Step 3: G on λ1 L_FM_G (Eq. 11) + λ3 RaLSGAN_G (Eq. 2) (+ λ_ms mode seeking when both noises are
+        given), everything else frozen."""
         m, w = self.model, self.weights
         c = m.compatibility
         logs: dict[str, float] = {}
@@ -176,6 +197,10 @@ class DesignerRecipe:
                 loss = loss + w.fm_g * fm_g
                 logs = {"loss_fm_g": fm_g.item(), "score_true": s_pos.mean().item(),
                         "score_design": s_design.mean().item()}  # fmt: skip
+            if w.mode_seeking and noise is not None and second_noise is not None and len(second_noise):
+                ms = self.mode_seeking_loss(users, x_query, fake, noise, second_noise)
+                loss = loss + w.mode_seeking * ms
+                logs["loss_ms"] = ms.item()
             self._step("generator", loss)
         return {"loss_g": gan.item(), **logs}
 
@@ -185,8 +210,9 @@ class DesignerRecipe:
         fake = self.draw_designs(pairs.users, x_query, batch.noise)
         loss_fm = self.step_compatibility(pairs)
         loss_d = [self.step_discriminator(x_true, fake) for _ in range(w.n_d)][-1]
-        logs = self.step_generator(pairs.users, x_query, x_true, fake)
+        logs = self.step_generator(pairs.users, x_query, x_true, fake, batch.noise, batch.second_noise)
         total = loss_fm + w.fm_g * logs.get("loss_fm_g", 0.0) + w.d * loss_d + w.gan * logs["loss_g"]  # Eq. 12
+        total += w.mode_seeking * logs.get("loss_ms", 0.0)
         return {"loss": total, "loss_fm": loss_fm, "loss_d": loss_d, **logs}
 
     @torch.no_grad()
@@ -240,4 +266,4 @@ class DesignerRecipe:
     def checkpoint_extra(self) -> dict[str, Any]:
         w = self.weights
         return {**self.compatibility.checkpoint_extra(), "lambda_fm_g": w.fm_g, "lambda_d": w.d,
-                "lambda_gan": w.gan, "n_d": w.n_d}  # fmt: skip
+                "lambda_gan": w.gan, "n_d": w.n_d, "lambda_ms": w.mode_seeking}  # fmt: skip
