@@ -272,6 +272,7 @@ def test_mode_seeking_term_pushes_designs_of_other_noise_apart() -> None:
     batch = next(recipe.batches(torch.Generator().manual_seed(3), 8))
     assert batch.second_noise.shape == (4, 4)
     users, x_query, x_true = batch.pairs.users, recipe.pixels(batch.pairs.queries), recipe.pixels(batch.pairs.positives)
+
     def spread() -> float:
         return recipe.mode_seeking_loss(users, x_query, recipe.draw_designs(users, x_query, batch.noise),
                                         batch.noise, batch.second_noise).item()  # fmt: skip

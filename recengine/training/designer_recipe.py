@@ -162,7 +162,8 @@ class DesignerRecipe:
         h = len(second_noise)
         again = self.model.generate(users[:h], self.query_latents(x_query[:h]), second_noise)
         ratio = (fake[:h] - again).abs().mean() / (noise[:h] - second_noise).abs().mean()
-        return 1 / (ratio + 1e-5)
+        loss: torch.Tensor = 1 / (ratio + 1e-5)
+        return loss
 
     def step_compatibility(self, pairs: Batch) -> float:
         """Step 1: F, M and θu on L_FM (Eq. 10), the compatibility recipe's in-batch loss."""
