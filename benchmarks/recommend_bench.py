@@ -73,6 +73,7 @@ from recengine.training.checkpoints import load_checkpoint
 
 K = 10
 N_DESIGNS = 4
+PER_DESIGN = 50  # neighbours each design fetches before the re-rank (DesignRetriever's default)
 WARMUP = 10
 CATEGORY = "bottom"
 CACHE = Path("/tmp/recengine-bench-cache")
@@ -185,6 +186,9 @@ def main() -> None:
     parser.add_argument("--catalogue", type=Path, default=Path("../shared/data/myntra"))
     parser.add_argument("--quick", action="store_true", help="small sizes, to check that it runs (not the targets)")
     parser.add_argument("--threads", type=int, default=0, help="torch and FAISS threads (0: their defaults)")
+    parser.add_argument("--sweep", type=int, nargs="*", default=[100, 200, 400],
+                        help="also measure Recall@10 with these many neighbours per design (the default is "
+                             f"{PER_DESIGN})")  # fmt: skip
     args = parser.parse_args()
     for path, how in ((args.designer, "recengine train designer"), (args.embedder, "recengine train embedder")):
         if not path.exists():
@@ -224,7 +228,8 @@ def main() -> None:
         z = embed_images(designer.compatibility, images)
     clock(f"embedded {len(ids)} catalogue items ({embedder.version}, {embedder.dim}-d) and their F latents")
     index = CatalogueIndex.build(ids, vectors, list(categories), embedder_version=embedder.version)
-    retriever = DesignRetriever(designer, embedder, index, CatalogueLatents(ids, z, categories))
+    retriever = DesignRetriever(designer, embedder, index, CatalogueLatents(ids, z, categories),
+                                per_design=PER_DESIGN)  # fmt: skip
     item_vectors = ItemVectors(ids, vectors)
 
     questions = build_questions(data, part="test", seed=0)
@@ -242,6 +247,13 @@ def main() -> None:
     candidates = acc5_candidates(eval_questions.targets, bottoms, fitb=ids[questions.fitb[picks]], seed=0)
     result = evaluate_design_retrieval(retriever, eval_questions, item_vectors, candidates, category=CATEGORY, k=K,
                                        n_designs=N_DESIGNS, seed=0)  # fmt: skip
+    sweep: dict[int, float] = {}
+    for per_design in args.sweep:
+        retriever.per_design = per_design
+        sweep[per_design] = evaluate_design_retrieval(retriever, eval_questions, item_vectors, candidates,
+                                                      category=CATEGORY, k=K, n_designs=N_DESIGNS, seed=0,
+                                                      exhaustive=False).recall  # fmt: skip
+    retriever.per_design = PER_DESIGN
     visual = visual_hits(index, item_vectors, eval_questions.queries, eval_questions.targets, category=CATEGORY, k=K)
     clock(f"design-and-retrieve, exhaustive and visual similarity on {len(picks)} test questions")
     als = fit_cf(data, CFConfig(model="als", seed=0, threads=args.threads))
@@ -278,7 +290,10 @@ def main() -> None:
                         ("implicit ALS (64 f, 15 it)", float(als_hits.mean())),
                         ("chance", K / len(bottoms))):  # fmt: skip
         print(f"| {name} | {value:.4f} |")
-    print(f"recall10_ratio (design-and-retrieve / exhaustive) = {ratio:.3f}")
+    print(f"recall10_ratio (design-and-retrieve / exhaustive) = {ratio:.3f} with {PER_DESIGN} neighbours per design")
+    for per_design, value in sweep.items():
+        share = value / exhaustive_recall if exhaustive_recall > 0 else float("nan")
+        print(f"  with {per_design} neighbours per design: recall@10 {value:.4f}, ratio {share:.3f}")
     acc5 = result.retrieval_acc5
     print(f"retrieval accuracy, 5 candidates (true bottom + 4 random bottoms; chance 0.2) = {acc5:.4f}")
     print(f"total {time.perf_counter() - clock.start:.0f} s")
