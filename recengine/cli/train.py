@@ -3,15 +3,36 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from recengine.cli.common import console, open_db, progress_bar
-from recengine.compatibility.train import VARIANTS, train_compatibility
+from recengine.compatibility.train import VARIANTS
 from recengine.config import Settings
 from recengine.training.checkpoints import export_checkpoint
-from recengine.training.trainer import TrainConfig
+from recengine.training.jobs import check_params, train_from_params
+
+Background = Annotated[bool, typer.Option(help="Queue a training job for a worker instead of training here.")]
+
+
+def _train(params: dict[str, Any], what: str, background: bool) -> None:
+    """Train here with a progress bar, or queue the same parameters as a ``train`` job."""
+    settings = Settings()
+    check_params(params)
+    with open_db() as db:
+        if background:
+            from workers.app import create_app
+            from workers.jobs import submit_job
+
+            job = submit_job(db=db, kind="train", params=params, task=create_app())
+            console.print(f"queued job {job.id}: `recengine jobs show {job.id}` follows it")
+            return
+        with progress_bar(f"training {what}") as progress:
+            result = train_from_params(db=db, data_dir=settings.data_dir, params=params, progress=progress)
+    console.print(f"model version {result['model_version_id']}: {result['checkpoint']} in {result['seconds']:.0f} s, "
+                  f"{result['metrics']}")  # fmt: skip
+
 
 app = typer.Typer(help="Train models (checkpoints under the data dir, registered in model_versions).",
                   no_args_is_help=True)  # fmt: skip
@@ -27,18 +48,14 @@ def compatibility(
     eval_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from this variant's checkpoint.")] = False,
+    background: Background = False,
 ) -> None:
     """The personalised compatibility model (encoder F, metric M, θu) on FITB-style positives/negatives."""
     if variant not in VARIANTS:
         raise typer.BadParameter(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    settings = Settings()
-    train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, eval_every=eval_every, seed=seed)
-    with open_db() as db, progress_bar(f"training compatibility/{variant}") as progress, db.transaction() as s:
-        trained = train_compatibility(session=s, dataset=dataset, variant=variant, train=train,
-                                      images_dir=settings.data_dir / "cache", checkpoint_dir=settings.checkpoints_dir,
-                                      progress=progress, resume=resume)  # fmt: skip
-    console.print(f"model version {trained.model_version_id}: {trained.checkpoint} "
-                  f"in {trained.result.seconds:.0f} s, {trained.result.metrics}")  # fmt: skip
+    params = {"family": "compatibility", "variant": variant, "dataset": dataset, "steps": steps,
+              "batch_size": batch_size, "lr": lr, "eval_every": eval_every, "seed": seed, "resume": resume}  # fmt: skip
+    _train(params, f"compatibility/{variant}", background)
 
 
 @app.command("designer")
@@ -56,23 +73,19 @@ def designer(
     resume: Annotated[bool, typer.Option(help="Continue from this variant's checkpoint.")] = False,
     threads: Annotated[int, typer.Option(help="Intra-op threads (0: torch's default; 1 beside a busy process).")] = 0,
     lambda_fm_g: Annotated[float | None, typer.Option(help="λ1 of L_FM_G (default: the variant's).")] = None,
+    background: Background = False,
 ) -> None:
     """The personalised designer (decoder G, real/fake discriminator D, fine-tuned F, M, θu; Algorithm 1)."""
     from recengine.designer.train import VARIANTS as DESIGNER_VARIANTS
-    from recengine.designer.train import train_designer
 
     if variant not in DESIGNER_VARIANTS:
         raise typer.BadParameter(f"unknown variant {variant!r}; choose one of {', '.join(DESIGNER_VARIANTS)}")
-    settings = Settings()
-    train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, eval_every=eval_every, seed=seed, threads=threads)
-    with open_db() as db, progress_bar(f"training designer/{variant}") as progress, db.transaction() as s:
-        trained = train_designer(session=s, dataset=dataset, variant=variant, train=train,
-                                 images_dir=settings.data_dir / "cache", checkpoint_dir=settings.checkpoints_dir,
-                                 compatibility_checkpoint=compatibility_checkpoint, progress=progress,
-                                 resume=resume, lambda_fm_g=lambda_fm_g)  # fmt: skip
-    console.print(f"model version {trained.model_version_id}: {trained.checkpoint} "
-                  f"in {trained.result.seconds:.0f} s, {trained.result.metrics}; "
-                  f"samples in {settings.checkpoints_dir / 'samples'}")  # fmt: skip
+    start = None if compatibility_checkpoint is None else str(compatibility_checkpoint.resolve())
+    params = {"family": "designer", "variant": variant, "dataset": dataset, "steps": steps, "batch_size": batch_size,
+              "lr": lr, "eval_every": eval_every, "seed": seed, "threads": threads, "resume": resume,
+              "compatibility_checkpoint": start, "lambda_fm_g": lambda_fm_g}  # fmt: skip
+    _train(params, f"designer/{variant}", background)
+    console.print(f"samples in {Settings().checkpoints_dir / 'samples'}")
 
 
 @app.command("embedder")
@@ -83,17 +96,12 @@ def embedder(
     eval_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     name: Annotated[str, typer.Option(help="Model version name.")] = "catalogue",
+    background: Background = False,
 ) -> None:
     """The catalogue image network (retrieval embedding) on the served catalogue's labels."""
-    from recengine.embedding.train import train_embedder
-
-    settings = Settings()
-    train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, betas=(0.9, 0.999), eval_every=eval_every,
-                        seed=seed)  # fmt: skip
-    with open_db() as db, progress_bar("training the catalogue embedder") as progress, db.transaction() as s:
-        version, result = train_embedder(session=s, images_dir=settings.data_dir / "cache", name=name, train=train,
-                                         checkpoint_dir=settings.checkpoints_dir, progress=progress)  # fmt: skip
-    console.print(f"model version {version.id}: {version.checkpoint_path} in {result.seconds:.0f} s, {result.metrics}")
+    params = {"family": "embedder", "name": name, "steps": steps, "batch_size": batch_size, "lr": lr,
+              "betas": [0.9, 0.999], "eval_every": eval_every, "seed": seed}  # fmt: skip
+    _train(params, "the catalogue embedder", background)
 
 
 @app.command("export")

@@ -1,0 +1,82 @@
+"""Training as a Celery job: a real worker trains tiny models from job parameters and registers them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from recengine.datasets.importers.myntra import import_myntra
+from recengine.datasets.outfits import SimulationParams, load_catalogue, load_category_map, load_templates
+from recengine.datasets.outfits.simulate import simulate_users
+from recengine.errors import InvalidInputError
+from recengine.nets.designer import DesignerConfig
+from recengine.store.models import ModelVersion
+from recengine.training.jobs import check_params, train_config
+from recengine.training.trainer import TrainConfig
+from tests.celery_support import WorkerHandle, celery_worker
+from tests.conftest import MYNTRA, require
+from tests.test_fit_task import TINY
+from workers.jobs import submit_job
+
+TINY_DESIGNER = DesignerConfig(noise_dim=4, widths=(8, 8, 8, 8, 4, 4), d_widths=(4, 8, 8, 8), d_fc=16,
+                               compatibility=TINY)  # fmt: skip
+RUN = {"steps": 3, "batch_size": 8, "eval_every": 3, "threads": 1}
+
+
+def test_parameters_are_checked_before_any_work() -> None:
+    assert check_params({"family": "designer", "variant": "full", "lambda_fm_g": 0.1, "steps": 5}) == "designer"
+    with pytest.raises(InvalidInputError, match="unknown model family 'gan'"):
+        check_params({"family": "gan"})
+    with pytest.raises(InvalidInputError, match="unknown parameters for a compatibility training job: stepz"):
+        check_params({"family": "compatibility", "stepz": 5})
+    with pytest.raises(InvalidInputError, match="lambda_fm_g"):
+        check_params({"family": "compatibility", "lambda_fm_g": 0.1})  # a designer's option only
+    assert train_config({"steps": 7, "betas": [0.9, 0.99], "family": "x"}) == TrainConfig(steps=7, betas=(0.9, 0.99))
+
+
+@pytest.fixture(scope="module")
+def worker(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerHandle]:
+    with Session(engine) as session, session.begin():
+        import_myntra(require(MYNTRA), session=session, limit=6000)
+        catalogue = load_catalogue(session=session, category_map=load_category_map())
+        params = SimulationParams(users=8, train_outfits=15, test_outfits=4, newcomer_users=2)
+        simulate_users(session=session, name="trainjob", catalogue=catalogue, templates=load_templates(),
+                       params=params)  # fmt: skip
+    root = tmp_path_factory.mktemp("train-job")
+    with celery_worker(engine.url, root, data_dir=root / "data") as handle:
+        yield handle
+
+
+def test_worker_trains_a_compatibility_model_then_a_designer_from_it(engine: Engine, worker: WorkerHandle) -> None:
+    compat = {"family": "compatibility", "variant": "full", "dataset": "trainjob", "config": TINY.as_dict(), **RUN}
+    job = submit_job(db=worker.db, kind="train", params=compat, task=worker.app)
+    done = worker.wait_for_job(job.id, timeout_s=240)
+    assert done.status == "succeeded", (done.error, worker.log_tail())
+    assert done.progress == 1.0 and done.result is not None and "valid_fitb" in done.result["metrics"]
+    checkpoint = Path(done.result["checkpoint"])
+    assert checkpoint.exists()
+
+    config = dataclasses.asdict(dataclasses.replace(TINY_DESIGNER, compatibility=TINY))
+    designer = {"family": "designer", "variant": "full", "dataset": "trainjob", "config": config,
+                "compatibility_checkpoint": str(checkpoint), "lambda_fm_g": 0.05, **RUN}  # fmt: skip
+    job = submit_job(db=worker.db, kind="train", params=designer, task=worker.app)
+    done = worker.wait_for_job(job.id, timeout_s=240)
+    assert done.status == "succeeded", (done.error, worker.log_tail())
+    assert done.result is not None and "valid_diversity" in done.result["metrics"]
+    with Session(engine) as session:
+        version = session.scalar(select(ModelVersion).where(ModelVersion.family == "designer",
+                                                            ModelVersion.name == "trainjob-full"))  # fmt: skip
+        assert version is not None and version.id == done.result["model_version_id"]
+        assert version.config["weights"]["fm_g"] == 0.05 and version.config["train"]["steps"] == 3
+
+
+def test_a_bad_training_job_fails_with_its_reason(worker: WorkerHandle) -> None:
+    job = submit_job(db=worker.db, kind="train", params={"family": "designer", "variant": "nope", **RUN},
+                     task=worker.app)  # fmt: skip
+    done = worker.wait_for_job(job.id, timeout_s=120)
+    assert done.status == "failed" and "unknown designer variant 'nope'" in (done.error or "")
