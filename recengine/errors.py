@@ -19,3 +19,7 @@ class ConfigurationError(RecengineError):
 
 class DatabaseError(RecengineError):
     """The database could not be reached, started or migrated."""
+
+
+class ConflictError(RecengineError):
+    """A change that collides with the current state (an external id that is already taken, say)."""

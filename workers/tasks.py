@@ -66,7 +66,8 @@ def index_job(context: JobContext, indexes_dir: Path, *, full: bool) -> dict[str
     params = context.params
     with context.db.sessions() as session:
         embedder = resolve_embedder(session=session, kind=str(params.get("embedder", EMBEDDERS[0])),
-                                    model_version_id=params.get("model_version_id"))  # fmt: skip
+                                    model_version_id=params.get("model_version_id"),
+                                    version=params.get("embedder_version"))  # fmt: skip
     run = build_index if full else sync_index
     report = run(db=context.db, root=indexes_dir, embedder=embedder, name=str(params.get("name", DEFAULT_NAME)),
                  progress=context.progress)  # fmt: skip
@@ -86,4 +87,16 @@ def index_sync(self: Task, job_id: int) -> dict[str, Any] | None:
     """Bring the index in step with the catalogue: add, remove and re-embed what changed (same params)."""
     indexes_dir = self.app.settings.indexes_dir
     return run_job(job_id, self.request.id, lambda ctx: index_job(ctx, indexes_dir, full=False),
+                   db=worker_database(self.app))  # fmt: skip
+
+
+@shared_task(name=task_name("train"), bind=True)
+def train(self: Task, job_id: int) -> dict[str, Any] | None:
+    """Train a model (params: family, variant, dataset, TrainConfig fields, ...; see recengine.training.jobs)."""
+    from recengine.training.jobs import train_from_params
+
+    data_dir = self.app.settings.data_dir
+    return run_job(job_id, self.request.id,
+                   lambda ctx: train_from_params(db=ctx.db, data_dir=data_dir, params=ctx.params,
+                                                 progress=ctx.progress),
                    db=worker_database(self.app))  # fmt: skip

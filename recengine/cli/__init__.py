@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from recengine.cli import data, datasets, db, evaluate, index, models, ops, recommend, train, users
+from recengine.cli import data, datasets, db, evaluate, index, keys, models, ops, recommend, serve, train, users
 from recengine.cli.common import err_console
 from recengine.errors import RecengineError
 
@@ -26,9 +26,11 @@ app.add_typer(users.app, name="users")
 app.add_typer(models.app, name="models")
 app.add_typer(index.app, name="index")
 app.add_typer(ops.jobs_app, name="jobs")
+app.add_typer(keys.app, name="keys")
 app.command("worker")(ops.worker)
 app.command("demo")(data.demo)
 app.command("recommend")(recommend.recommend)
+app.command("serve")(serve.serve)
 
 
 @app.callback()

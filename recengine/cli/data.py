@@ -7,17 +7,14 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
 
 from recengine.cli.common import console, open_db, print_report, progress_bar
 from recengine.config import Settings
 from recengine.datasets.importers import default_catalogue, run_import
 from recengine.datasets.importers.fashion_mnist import DEFAULT_PATH as FASHION_MNIST_PATH
-from recengine.embedding.embedder import embedder_kind
 from recengine.store import migrate
 from recengine.store.catalogue import GROUPINGS, category_counts, totals
 from recengine.store.database import Database
-from recengine.store.models import IndexVersion
 
 import_app = typer.Typer(help="Import catalogues and outfits (idempotent: re-running updates).", no_args_is_help=True)
 catalogue_app = typer.Typer(help="Inspect the catalogue.", no_args_is_help=True)
@@ -38,17 +35,14 @@ def _import(fmt: str, path: Path, limit: int | None, show_skipped: int, **kwargs
 def _request_index_sync(db: Database) -> None:
     """Changed catalogue items reach the index through a sync job, queued after the import committed; only
     where an index exists (the first one is a deliberate `recengine index build`)."""
-    from recengine.indexing.service import DEFAULT_NAME
+    from recengine.indexing.service import sync_job_params
     from workers.app import create_app
     from workers.jobs import submit_job
 
     with db.sessions() as session:
-        row = session.scalar(select(IndexVersion).where(IndexVersion.name == DEFAULT_NAME,
-                                                        IndexVersion.status == "ready"))  # fmt: skip
-    if row is None:
+        params = sync_job_params(session=session)
+    if params is None:
         return
-    kind = embedder_kind(row.embedder or "")
-    params = {"name": DEFAULT_NAME, "embedder": kind, "model_version_id": row.embedder_version_id}
     job = submit_job(db=db, kind="index_sync", params=params, task=create_app())
     console.print(f"queued index sync job {job.id} for the changed items (a worker runs it: `recengine worker`)")
 

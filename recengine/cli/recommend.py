@@ -43,7 +43,7 @@ def recommend(
 
 
 def _print(answer: Recommended, user: str | None, designer: str) -> None:
-    query = f"{answer.query.external_id} ({answer.query.name or 'no name'})"
+    query = f"{answer.query.external_id} ({answer.query.name or 'no name'})" if answer.query else "a photo"
     title = f"{len(answer.matches)} {answer.category} for {query}, user {user or '-'} (θu {answer.theta_source})"
     table = Table(title=title, caption=f"designer {designer}")
     for col in ("rank", "item", "name", "article type", "colour", "score", "similarity", "design"):
@@ -57,7 +57,7 @@ def _print(answer: Recommended, user: str | None, designer: str) -> None:
 def _draw(session: Session, answer: Recommended, out: Path) -> Path:
     """First row: the query and the designs; then the matches, ``ROW_WIDTH`` to a row, best first."""
     designs = answer.recommendation.designs
-    head = [Tile(answer.query_pixels, f"query {answer.query.external_id}")]
+    head = [Tile(answer.query_pixels, f"query {answer.query.external_id if answer.query else ''}")]
     head += [Tile(d, f"design {n}") for n, d in enumerate(designs)]
     rows = answer.rows()
     pixels = load_prepared(session, [str(info.image_sha256) for _, info in rows], designs.shape[1])

@@ -13,6 +13,7 @@ tests and for catalogues without a trained model.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self, TypeVar
@@ -166,6 +167,15 @@ class PixelEmbedder:
     image_size: int = 64
     model_version_id: int | None = None
 
+    @classmethod
+    def from_version(cls, version: str) -> PixelEmbedder:
+        """The pixel embedder whose :attr:`version` is ``version`` (``pixels:8x8@64``): an index built with
+        other sizes than the defaults is synced with the same sizes."""
+        match = re.fullmatch(r"pixels:(\d+)x\1@(\d+)", version)
+        if match is None:
+            raise InvalidInputError(f"{version!r} is not a pixel embedder's version (pixels:SxS@N)")
+        return cls(side=int(match[1]), image_size=int(match[2]))
+
     @property
     def version(self) -> str:
         return f"pixels:{self.side}x{self.side}@{self.image_size}"
@@ -223,16 +233,16 @@ def load_catalogue_embedder(*, session: Session, model_version_id: int | None = 
     return _registered(CatalogueEmbedder, version, missing)
 
 
-def resolve_embedder(*, session: Session, kind: str = EMBEDDERS[0],
-                     model_version_id: int | None = None) -> ImageEmbedder:  # fmt: skip
+def resolve_embedder(*, session: Session, kind: str = EMBEDDERS[0], model_version_id: int | None = None,
+                     version: str | None = None) -> ImageEmbedder:  # fmt: skip
     """The embedder a job's parameters name: the catalogue network (default), encoder F of a compatibility
-    model, or the pixel baseline."""
+    model, or the pixel baseline (with the sizes ``version`` names, when given: they are not in a registry)."""
     if kind == "catalogue":
         return load_catalogue_embedder(session=session, model_version_id=model_version_id)
     if kind == "compatibility":
         return load_embedder(session=session, model_version_id=model_version_id)
     if kind == "pixels":
-        return PixelEmbedder()
+        return PixelEmbedder.from_version(version) if version else PixelEmbedder()
     raise InvalidInputError(f"unknown embedder {kind!r}; choose one of {', '.join(EMBEDDERS)}")
 
 

@@ -32,7 +32,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from recengine.embedding.catalogue import ServedItems, embed_served, served_items
-from recengine.embedding.embedder import ImageEmbedder
+from recengine.embedding.embedder import ImageEmbedder, embedder_kind
 from recengine.index import CatalogueIndex, IndexStore
 from recengine.store.database import Database
 from recengine.store.models import IndexVersion, Item
@@ -92,6 +92,17 @@ def _db_now(session: Session) -> datetime:
     if now is None:
         raise RuntimeError("the database returned no clock_timestamp()")
     return now
+
+
+def sync_job_params(*, session: Session, name: str = DEFAULT_NAME) -> dict[str, Any] | None:
+    """Parameters of an ``index_sync`` job that keeps index ``name`` in step with the embedder that built it,
+    or None when no version is ready (the first index is a deliberate ``recengine index build``)."""
+    row = session.scalar(select(IndexVersion).where(IndexVersion.name == name, IndexVersion.status == "ready")
+                         .order_by(IndexVersion.id.desc()).limit(1))  # fmt: skip
+    if row is None:
+        return None
+    return {"name": name, "embedder": embedder_kind(row.embedder or ""), "model_version_id": row.embedder_version_id,
+            "embedder_version": row.embedder}  # fmt: skip
 
 
 def build_index(*, db: Database, root: Path, embedder: ImageEmbedder, name: str = DEFAULT_NAME,

@@ -17,7 +17,7 @@ import hashlib
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -40,6 +40,7 @@ from recengine.indexing.serving import ServingIndex
 from recengine.nets.designer import Designer
 from recengine.preferences.theta import population_prior
 from recengine.recommend.design_retrieve import CatalogueLatents, DesignRetriever, Match, Recommendation
+from recengine.store.catalogue import matching_item_ids
 from recengine.store.models import IndexVersion, Item, ModelVersion, User, UserPreference
 from recengine.training.checkpoints import file_sha256
 
@@ -72,7 +73,7 @@ class Recommended:
     """One answer: the matches (best first) with their metadata, the designs, and where θu came from."""
 
     recommendation: Recommendation
-    query: ItemInfo
+    query: ItemInfo | None  # None: the query was a photo, not a catalogue item
     query_pixels: NDArray[np.uint8]  # (S, S, 3) as the designer saw it
     category: str
     user_id: int | None  # None: no such user in the database
@@ -353,8 +354,14 @@ class Recommender:
             return self.prior, "prior"
         return _stored_theta(pref, int(self.prior.shape[0]))
 
+    @property
+    def image_size(self) -> int:
+        """Side of the pixels the designer takes (see :meth:`recommend_pixels`)."""
+        return self.designer.model.config.image_size
+
     def recommend(self, user: str | None, item: str | int, category: str, *, k: int = 10, n_designs: int = 4,
                   seed: int | None = None, exclude: Sequence[int] = (),
+                  filters: Mapping[str, Sequence[str]] | None = None,
                   session: Session | None = None) -> Recommended:  # fmt: skip
         """Real items of ``category`` that go with ``item`` for ``user`` (external ids; database ids work too).
 
@@ -362,21 +369,53 @@ class Recommender:
             user: the user's external id; unknown or None means the population prior.
             item: the query item (never returned itself).
             exclude: item ids never returned (items already bought).
+            filters: item columns (:data:`~recengine.store.catalogue.FILTERABLE`) to their allowed values;
+                items of the category that do not match are excluded inside the index search.
             session: a per-request session (a backend's); default the one the recommender was opened with.
+        """
+        db = session or self.session
+        self.retriever(db)
+        self._check_category(category)
+        query = find_item(db, item)
+        pixels = load_prepared(db, [str(query.image_sha256)], self.image_size)[0]
+        return self.recommend_pixels(user, pixels, category, k=k, n_designs=n_designs, seed=seed,
+                                     exclude=[query.id, *exclude], filters=filters, query=ItemInfo.of(query),
+                                     session=db)  # fmt: skip
+
+    def recommend_pixels(self, user: str | None, pixels: NDArray[np.uint8], category: str, *, k: int = 10,
+                         n_designs: int = 4, seed: int | None = None, exclude: Sequence[int] = (),
+                         filters: Mapping[str, Sequence[str]] | None = None, query: ItemInfo | None = None,
+                         session: Session | None = None) -> Recommended:  # fmt: skip
+        """:meth:`recommend` for a query given as pixels: a shopper's photo rather than a catalogue item.
+
+        Args:
+            pixels: (S, S, 3) uint8 prepared as :func:`~recengine.datasets.image_cache.prepare_image` does, S
+                being :attr:`image_size`.
+            query: the catalogue item the pixels show, if any (reported back; None for a photo).
         """
         db = session or self.session
         retriever = self.retriever(db)
         self._check_category(category)
-        query = find_item(db, item)
-        pixels = load_prepared(db, [str(query.image_sha256)], self.designer.model.config.image_size)[0]
+        if pixels.shape != (self.image_size, self.image_size, 3):
+            raise InvalidInputError(f"query pixels must be ({self.image_size}, {self.image_size}, 3), "
+                                    f"got {pixels.shape}")  # fmt: skip
         found = find_user(db, user)
         theta, source = self.theta(db, found)
-        banned = sorted({query.id, *map(int, exclude), *self._stale.tolist()})
+        unwanted = self._filtered_out(db, category, filters) if filters else []
+        banned = sorted({*map(int, exclude), *self._stale.tolist(), *unwanted})
         result = retriever.recommend(query=pixels, theta=theta, category=category, k=k, n_designs=n_designs,
                                      exclude=banned, seed=seed)  # fmt: skip
         infos = self._infos(db, [m.item_id for m in result.matches])
-        return Recommended(result, ItemInfo.of(query), pixels, category, None if found is None else found.id, source,
+        return Recommended(result, query, pixels, category, None if found is None else found.id, source,
                            infos)  # fmt: skip
+
+    def _filtered_out(self, session: Session, category: str, filters: Mapping[str, Sequence[str]]) -> list[int]:
+        """Items of ``category`` that fail ``filters``: handed to the index as exclusions, so that a filter
+        still returns k matches when k exist (the index widens its search around exclusions)."""
+        latents = self.latents
+        in_category = latents.item_ids[latents.categories == category]
+        keep = matching_item_ids(session=session, filters=filters)
+        return [int(i) for i in np.setdiff1d(in_category, keep, assume_unique=True)]
 
     def _check_category(self, category: str) -> None:
         valid = index_categories(_live_index(self.serving, self.index_name))

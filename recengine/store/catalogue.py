@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from recengine.errors import InvalidInputError
 from recengine.store.models import Image, Interaction, Item, Outfit, User
 
+#: Item columns a recommendation may be filtered on (each to one or more values, compared case-insensitively).
+FILTERABLE = ("gender", "usage", "season", "colour", "master_category", "sub_category", "article_type", "source")
 GROUPINGS = ("master_category", "sub_category", "article_type", "gender", "usage", "colour", "season", "source")
 
 
@@ -56,3 +61,16 @@ def totals(*, session: Session) -> CatalogueTotals:
 
     active = session.scalar(select(func.count()).where(Item.is_active)) or 0
     return CatalogueTotals(count(Item), active, count(Image), count(Outfit), count(User), count(Interaction))
+
+
+def matching_item_ids(*, session: Session, filters: Mapping[str, Sequence[str]]) -> NDArray[np.int64]:
+    """Sorted ids of the active items whose every filtered column (:data:`FILTERABLE`) holds one of its values.
+
+    Values compare case-insensitively ("men" finds Myntra's "Men"); an item without a value never matches.
+    """
+    stmt = select(Item.id).where(Item.is_active.is_(True)).order_by(Item.id)
+    for name, values in filters.items():
+        if name not in FILTERABLE:
+            raise InvalidInputError(f"cannot filter on {name!r}; choose among {', '.join(FILTERABLE)}")
+        stmt = stmt.where(func.lower(getattr(Item, name)).in_([v.lower() for v in values]))
+    return np.fromiter(session.scalars(stmt), dtype=np.int64)

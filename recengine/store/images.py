@@ -37,19 +37,29 @@ class ImageInfo:
     byte_size: int
 
 
-def inspect_image(data: bytes, *, what: str = "image") -> ImageInfo:
-    """Hash and fully decode ``data``; raise :class:`InvalidInputError` naming ``what`` if it is not a usable image."""
+class TooManyPixelsError(InvalidInputError):
+    """An image whose header announces more pixels than allowed: refused before decoding (a decompression bomb)."""
+
+
+def inspect_image(data: bytes, *, what: str = "image", max_pixels: int = MAX_PIXELS) -> ImageInfo:
+    """Hash and fully decode ``data``; raise :class:`InvalidInputError` naming ``what`` if it is not a usable image.
+
+    The pixel count is checked from the header, before anything is decoded, against ``max_pixels`` (PIL's own
+    bomb limit, ``PIL.Image.MAX_IMAGE_PIXELS``, applies too and raises the same error).
+    """
     if not data:
         raise InvalidInputError(f"{what}: empty file")
     try:
         with PILImage.open(io.BytesIO(data)) as img:
             if img.format not in _FORMATS:
                 raise InvalidInputError(f"{what}: unsupported image format {img.format}")
-            if img.width * img.height > MAX_PIXELS:
-                raise InvalidInputError(f"{what}: {img.width}x{img.height} pixels exceeds {MAX_PIXELS}")
+            if img.width * img.height > max_pixels:
+                raise TooManyPixelsError(f"{what}: {img.width}x{img.height} pixels exceeds {max_pixels}")
             img.load()  # a full decode: truncated or corrupt files fail here, not later in training
             fmt, width, height = img.format, img.width, img.height
-    except (UnidentifiedImageError, OSError, SyntaxError, PILImage.DecompressionBombError) as exc:
+    except PILImage.DecompressionBombError as exc:
+        raise TooManyPixelsError(f"{what}: {exc}") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise InvalidInputError(f"{what}: not a readable image ({exc})") from exc
     return ImageInfo(hashlib.sha256(data).hexdigest(), fmt, width, height, len(data))
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from recengine.errors import InvalidInputError, NotFoundError, RecengineError
@@ -81,6 +81,27 @@ def get_job(*, session: Session, job_id: int) -> Job:
     if job is None:
         raise NotFoundError(f"job {job_id} does not exist")
     return job
+
+
+def pending_job(*, session: Session, kind: str, params: dict[str, Any]) -> Job | None:
+    """The oldest job of ``kind`` that has not started and whose params include ``params`` (JSONB ``@>``).
+
+    A job that has not started will read the database when it does, so a request for the same work can join
+    it instead of queueing another (catalogue edits in a burst share one index sync).
+    """
+    stmt = (
+        select(Job)
+        .where(Job.kind == kind, Job.status == "pending", Job.params.contains(params))
+        .order_by(Job.id)
+        .limit(1)
+    )
+    return session.scalar(stmt)
+
+
+def job_counts(*, session: Session) -> list[tuple[str, str, int]]:
+    """(kind, status, number of jobs) for every pair that has jobs: the metrics' view of the queue."""
+    stmt = select(Job.kind, Job.status, func.count()).group_by(Job.kind, Job.status).order_by(Job.kind, Job.status)
+    return [(kind, status, int(n)) for kind, status, n in session.execute(stmt).all()]
 
 
 def _locked(session: Session, job_id: int) -> Job:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -38,6 +39,9 @@ JOB_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
 INDEX_STATUSES = ("building", "ready", "failed", "retired")
 SPLIT_ENTITIES = ("user", "item", "outfit")
 SPLIT_PARTS = ("train", "valid", "test")
+API_ROLES = ("writer", "admin")
+#: Interactions a shop reports through the API (``outfit`` rows come from simulated and imported outfits).
+INTERACTION_KINDS = ("view", "like", "purchase")
 
 
 def _now() -> Mapped[datetime]:
@@ -265,3 +269,40 @@ class Job(Base):
         CheckConstraint(f"status IN {JOB_STATUSES!r}", name="status_known"),
         CheckConstraint("progress >= 0 AND progress <= 1", name="progress_range"),
     )
+
+
+class ApiKey(Base):
+    """An HTTP API key: only its sha256 is stored (the key itself is shown once, at creation).
+
+    A name has at most one live key (a partial unique index); a revoked key keeps its row, so the name can be
+    given to a new key while logs that name the old one stay explainable.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = _now()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(f"role IN {API_ROLES!r}", name="role_known"),
+        CheckConstraint("key_sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),
+        Index("uq_api_keys_live_name", "name", unique=True, postgresql_where=text("revoked_at IS NULL")),
+    )
+
+
+class Design(Base):
+    """A design image (PNG) a recommendation returned, served at ``/v1/designs/{id}.png`` until it expires.
+
+    The id is random and unguessable, so the link itself is the permission to fetch it (an ``<img>`` tag needs
+    no API key); rows older than the API's retention are deleted (``recengine.store.designs``).
+    """
+
+    __tablename__ = "designs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)

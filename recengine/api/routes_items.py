@@ -1,0 +1,124 @@
+"""``/v1/items``: the catalogue, one item at a time. Every change queues an index sync, so the item is found
+(or no longer found) by recommendations once a worker has run it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from pydantic import ValidationError
+
+from recengine.api.auth import Admin, StateDep
+from recengine.api.errors import ApiError
+from recengine.api.links import item_out, item_url, job_ref
+from recengine.api.schemas import ErrorResponse, ItemChange, ItemCreate, ItemOut, ItemPatch
+from recengine.api.state import ApiState
+from recengine.api.uploads import read_image
+from recengine.indexing.service import sync_job_params
+from recengine.store.images import load_image
+from recengine.store.items import create_item, deactivate_item, get_item, update_item
+from recengine.store.models import Item
+
+_log = logging.getLogger(__name__)
+router = APIRouter(tags=["items"], responses={
+    401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
+    409: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 415: {"model": ErrorResponse},
+    422: {"model": ErrorResponse}})  # fmt: skip
+MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif", "BMP": "image/bmp",
+               "TIFF": "image/tiff"}  # fmt: skip
+
+
+def _queue_sync(request: Request, state: ApiState, item: Item, changed: bool) -> ItemChange:
+    """The response to a change, with the index sync it queued (or joined, or why there is none)."""
+    out = item_out(request, item)
+    if not changed:
+        return ItemChange(item=out, changed=False, index_sync="unchanged")
+    with state.db.sessions() as session:
+        params = sync_job_params(session=session, name=state.settings.api_index_name)
+    if params is None:
+        return ItemChange(item=out, changed=True, index_sync="no_index",
+                          message="no index is built yet: `recengine index build` includes this item")  # fmt: skip
+    try:
+        job, new = state.submit("index_sync", params, join_pending=True)
+    except Exception as exc:  # the broker's errors vary by transport; the change itself is committed
+        _log.exception("item %s changed, but no index sync could be queued", item.external_id)
+        return ItemChange(item=out, changed=True, index_sync="failed",
+                          message=f"the change is saved, but no index sync could be queued ({exc}): "
+                          "run `recengine index sync`")  # fmt: skip
+    return ItemChange(item=out, changed=True, index_sync="queued" if new else "joined",
+                      index_job=job_ref(request, job))  # fmt: skip
+
+
+def _parse(model: type[ItemCreate], raw: str) -> ItemCreate:
+    try:
+        return model.model_validate(json.loads(raw))
+    except json.JSONDecodeError as exc:
+        raise ApiError(422, "validation_error", f"metadata is not JSON: {exc}") from exc
+    except ValidationError as exc:
+        raise ApiError(422, "validation_error", "metadata is invalid",
+                       details=exc.errors(include_url=False, include_input=False)) from exc  # fmt: skip
+
+
+@router.post("/v1/items", response_model=ItemChange, status_code=201)
+def create(
+    request: Request,
+    response: Response,
+    state: StateDep,
+    _: Admin,
+    metadata: Annotated[str, Form(description="ItemCreate as JSON: external_id, name, article_type, ...")],
+    image: Annotated[UploadFile | None, File(description="The item's photo; without one it is not served.")] = None,
+) -> ItemChange:
+    """Add a catalogue item (409 when its external id exists: PATCH it instead)."""
+    body = _parse(ItemCreate, metadata)
+    settings = state.settings
+    checked = None if image is None else read_image(image, max_bytes=settings.api_max_image_bytes,
+                                                    max_pixels=settings.api_max_image_pixels)  # fmt: skip
+    fields: dict[str, Any] = body.model_dump(exclude={"external_id"})
+    with state.db.transaction() as session:
+        item = create_item(session=session, external_id=body.external_id, fields=fields, image=checked)
+        session.refresh(item)
+    response.headers["Location"] = item_url(request, item.external_id)
+    return _queue_sync(request, state, item, changed=True)
+
+
+@router.patch("/v1/items/{item_id}", response_model=ItemChange)
+def patch(item_id: str, body: ItemPatch, request: Request, state: StateDep, _: Admin) -> ItemChange:
+    """Change some fields (those present in the body); concurrent changes apply one after the other."""
+    with state.db.transaction() as session:
+        item, changed = update_item(session=session, external_id=item_id, changes=body.model_dump(exclude_unset=True))
+    return _queue_sync(request, state, item, changed)
+
+
+@router.delete("/v1/items/{item_id}", response_model=ItemChange)
+def deactivate(item_id: str, request: Request, state: StateDep, _: Admin) -> ItemChange:
+    """Deactivate an item: it is no longer recommended once the index is synced, but stays for history
+    (outfits and interactions refer to it); `PATCH {"is_active": true}` brings it back."""
+    with state.db.transaction() as session:
+        item, changed = deactivate_item(session=session, external_id=item_id)
+    return _queue_sync(request, state, item, changed)
+
+
+@router.get("/v1/items/{item_id}", response_model=ItemOut)
+def read(item_id: str, request: Request, state: StateDep) -> ItemOut:
+    """An item by external id, active or not (open: the catalogue is what a shop shows anyway)."""
+    with state.db.sessions() as session:
+        return item_out(request, get_item(session=session, external_id=item_id))
+
+
+@router.get("/v1/items/{item_id}/image", response_class=Response,
+            responses={200: {"content": {"image/*": {}}}, 404: {"model": ErrorResponse}})  # fmt: skip
+def image(item_id: str, request: Request, state: StateDep) -> Response:
+    """The item's photo as stored; the ETag is its sha256, so a client revalidates for free."""
+    with state.db.sessions() as session:
+        item = get_item(session=session, external_id=item_id)
+        if item.image_sha256 is None or item.image is None:
+            raise ApiError(404, "not_found", f"catalogue item {item_id!r} has no image")
+        etag = f'"{item.image_sha256}"'
+        headers = {"ETag": etag, "Cache-Control": "public, max-age=3600"}
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        data = load_image(session, item.image_sha256)
+        media = MEDIA_TYPES.get(item.image.format, "application/octet-stream")
+    return Response(data, media_type=media, headers=headers)

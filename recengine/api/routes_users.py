@@ -1,0 +1,66 @@
+"""``/v1/users/{user_id}/...``: a user's interactions, the fitting of their θu, and the vectors stored."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from recengine.api.auth import StateDep, Writer
+from recengine.api.links import job_ref, job_url
+from recengine.api.schemas import (
+    ErrorResponse,
+    FitRequest,
+    InteractionsRequest,
+    InteractionsResponse,
+    JobRef,
+    PreferenceOut,
+    PreferencesResponse,
+)
+from recengine.errors import NotFoundError
+from recengine.store.items import item_ids
+from recengine.store.models import ModelVersion
+from recengine.store.users import NewInteraction, add_interactions, ensure_user, find_user, preferences_of
+
+router = APIRouter(tags=["users"], responses={
+    401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
+    422: {"model": ErrorResponse}})  # fmt: skip
+
+
+@router.post("/v1/users/{user_id}/interactions", response_model=InteractionsResponse, status_code=201)
+def record_interactions(user_id: str, body: InteractionsRequest, state: StateDep, _: Writer) -> InteractionsResponse:
+    """Record views, likes and purchases of catalogue items (by external id). A user seen for the first time is
+    created; all interactions are stored or none (an unknown item is a 404 naming it)."""
+    with state.db.transaction() as session:
+        user = ensure_user(session=session, external_id=user_id)
+        ids = item_ids(session=session, external_ids=[i.item for i in body.interactions])
+        rows = [NewInteraction(ids[i.item], i.kind, i.weight, i.occurred_at) for i in body.interactions]
+        recorded = add_interactions(session=session, user_id=user.id, rows=rows)
+        return InteractionsResponse(user=user.external_id, user_id=user.id, recorded=recorded)
+
+
+@router.post("/v1/users/{user_id}/preferences:fit", response_model=JobRef, status_code=202)
+def fit_preferences(user_id: str, request: Request, response: Response, state: StateDep, _: Writer,
+                    body: FitRequest | None = None) -> JobRef:  # fmt: skip
+    """Queue a job fitting the user's θu from their history; follow it at the `Location` it returns."""
+    model_version_id = body.model_version_id if body is not None else None
+    with state.db.sessions() as session:
+        user = find_user(session=session, user=user_id)
+        if model_version_id is not None and session.get(ModelVersion, model_version_id) is None:
+            raise NotFoundError(f"no model version {model_version_id}")
+    job, _new = state.submit("fit_preferences", {"user_id": user.id, "model_version_id": model_version_id})
+    response.headers["Location"] = job_url(request, job.id)
+    return job_ref(request, job)
+
+
+@router.get("/v1/users/{user_id}/preferences", response_model=PreferencesResponse)
+def preferences(user_id: str, state: StateDep, _: Writer) -> PreferencesResponse:
+    """Every θu stored for the user; an empty list means recommendations use the population prior."""
+    loaded = state.loaded
+    with state.db.sessions() as session:
+        user = find_user(session=session, user=user_id)
+        rows = preferences_of(session=session, user_id=user.id)
+        out = [PreferenceOut(model_version_id=v.id, model_family=v.family, model_name=v.name, dim=p.dim,
+                             vector=list(p.vector), is_prior=p.is_prior, loss=p.loss, n_examples=p.n_examples,
+                             fitted_at=p.fitted_at,
+                             serving=None if loaded is None else v.id == loaded.designer.model_version_id)
+               for p, v in rows]  # fmt: skip
+        return PreferencesResponse(user=user.external_id, user_id=user.id, preferences=out)

@@ -1,0 +1,20 @@
+"""`recengine serve`: the HTTP API under uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs); the model loads in the background."""
+    import uvicorn
+
+    from recengine.api import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level=log_level)

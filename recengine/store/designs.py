@@ -1,0 +1,59 @@
+"""Designs a recommendation returned, as PNG rows keyed by a random id, kept for a bounded time.
+
+Why a table and not files under the data dir: the API may run as several processes or hosts behind one load
+balancer, and a design made by one must be fetchable from any other; the database is the state they already
+share. The rows are small (a 64x64 PNG is a few KB) and short-lived: each save also deletes a bounded batch of
+expired rows, so the table stays at about (requests per second x designs x retention) rows with no cron job.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image as PILImage
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from recengine.errors import NotFoundError
+from recengine.store.models import Design
+
+#: Expired rows deleted per save at most: pruning never makes one request slow after a long idle spell.
+PRUNE_BATCH = 500
+
+
+def encode_png(pixels: NDArray[np.uint8]) -> bytes:
+    """PNG bytes of one (H, W, 3) uint8 image."""
+    out = io.BytesIO()
+    PILImage.fromarray(np.ascontiguousarray(pixels), mode="RGB").save(out, format="PNG")
+    return out.getvalue()
+
+
+def save_designs(*, session: Session, designs: Sequence[NDArray[np.uint8]] | NDArray[np.uint8],
+                 retention: timedelta) -> list[str]:  # fmt: skip
+    """Store (n, H, W, 3) uint8 designs as PNGs under fresh random ids (returned in order), and prune rows
+    older than ``retention``."""
+    ids = [secrets.token_hex(16) for _ in range(len(designs))]
+    session.add_all(Design(id=i, png=encode_png(d)) for i, d in zip(ids, designs, strict=True))
+    prune_designs(session=session, older_than=datetime.now(UTC) - retention)
+    session.flush()
+    return ids
+
+
+def prune_designs(*, session: Session, older_than: datetime, limit: int = PRUNE_BATCH) -> int:
+    """Delete up to ``limit`` designs created before ``older_than``; returns how many went."""
+    expired = select(Design.id).where(Design.created_at < older_than).order_by(Design.created_at).limit(limit)
+    result = session.execute(delete(Design).where(Design.id.in_(expired)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def load_design(*, session: Session, design_id: str, retention: timedelta) -> bytes:
+    """The PNG of a design that has not expired yet."""
+    row = session.execute(select(Design.png, Design.created_at).where(Design.id == design_id)).one_or_none()
+    if row is None or row.created_at < datetime.now(UTC) - retention:
+        raise NotFoundError(f"no design {design_id!r} (designs are kept for {retention.total_seconds():.0f} s)")
+    return bytes(row.png)

@@ -1,0 +1,433 @@
+"""The HTTP API in-process (FastAPI's TestClient) against PostgreSQL: the recommendation tests' shop (80 real
+Myntra items, a tiny registered designer, a pixel index), real API keys, jobs run in-process where a test needs
+their effect (tests/test_api_worker.py runs one on a real Celery worker)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image as PILImage
+from sqlalchemy import func, select, update
+from typer.testing import CliRunner
+
+from recengine.cli import app as cli_app
+from recengine.store.designs import save_designs
+from recengine.store.models import Design, Interaction, Item, Job, User
+from tests.api_support import (
+    MAX_IMAGE_BYTES,
+    Keys,
+    assert_error,
+    client_for,
+    external_ids,
+    flipped,
+    make_keys,
+    png_bomb,
+    png_bytes,
+)
+from tests.test_recommend import Shop, shop  # noqa: F401  (the module's shop fixture)
+from workers.jobs import run_job
+from workers.tasks import index_job
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+H = Keys.header
+
+
+@pytest.fixture(scope="module")
+def keys(shop: Shop) -> Keys:  # noqa: F811
+    return make_keys(shop)
+
+
+@pytest.fixture(scope="module")
+def client(shop: Shop) -> Iterator[TestClient]:  # noqa: F811
+    with client_for(shop) as test_client:
+        yield test_client
+
+
+def _ask(client: TestClient, key: str, **body: object) -> dict[str, Any]:
+    response = client.post("/v1/recommendations", json=body, headers=H(key))
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def _ids(answer: dict[str, Any]) -> list[str]:
+    return [m["external_id"] for m in answer["items"]]
+
+
+def _run_sync(shop: Shop, job_id: int) -> dict[str, Any]:  # noqa: F811  (a Shop, not the fixture)
+    """Run a queued index_sync job here, as a worker would (tests/test_api_worker.py uses a real worker)."""
+    result = run_job(job_id, None, lambda ctx: index_job(ctx, shop.settings.indexes_dir, full=False), db=shop.db)
+    assert result is not None
+    return result
+
+
+# --- operations -----------------------------------------------------------------------------------------------
+
+
+def test_health_readiness_and_openapi(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    checks = ready.json()["checks"]
+    assert checks["database"] == "ok" and "tiny-full" in checks["designer"] and "items" in checks["index"]
+    spec = client.get("/openapi.json").json()
+    assert {"/v1/recommendations", "/v1/recommendations:batch", "/v1/recommendations:image", "/v1/items",
+            "/v1/items/{item_id}", "/v1/jobs/{job_id}", "/v1/designs/{design_id}.png", "/metrics",
+            "/v1/users/{user_id}/preferences:fit"} <= set(spec["paths"])  # fmt: skip
+    assert {"HTTPBearer", "APIKeyHeader"} <= set(spec["components"]["securitySchemes"])
+
+
+def test_readyz_says_what_is_missing_and_requests_get_503(shop: Shop, keys: Keys, tmp_path: Path) -> None:  # noqa: F811
+    with client_for(shop, data_dir=tmp_path / "empty") as client:  # the database, but no index on disk
+        assert client.get("/healthz").status_code == 200
+        error = assert_error(client.get("/readyz"), 503, "not_ready")
+        checks = error["details"]["checks"]
+        assert checks["database"] == "ok" and "no index published" in checks["recommender"]
+        body = {"item": "x", "category": "bottom"}
+        assert_error(client.post("/v1/recommendations", json=body, headers=H(keys.writer)), 503, "not_ready")
+
+
+def test_metrics_time_routes_and_count_items_and_jobs(client: TestClient, keys: Keys, shop: Shop) -> None:  # noqa: F811
+    _ask(client, keys.writer, item=shop.top, category="bottom", k=2, designs=1, seed=0)
+    client.get("/v1/items/no-such-item")
+    text = client.get("/metrics").text
+    assert 'recengine_http_request_duration_seconds_bucket{le="0.005",method="POST",route="/v1/recommendations"' \
+           ',status="200"}' in text  # fmt: skip
+    assert 'route="/v1/items/{item_id}",status="404"' in text  # the template, never the raw path
+    assert 'recengine_index_items{index="catalogue"} ' in text
+    with shop.db.sessions() as session:
+        kinds = session.execute(select(Job.kind, Job.status)).all()
+    for kind, status in kinds:
+        assert f'recengine_jobs{{kind="{kind}",status="{status}"}}' in text
+
+
+def test_serve_starts_without_a_model_and_says_so(shop: Shop, tmp_path: Path) -> None:  # noqa: F811
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "RECENGINE_DATABASE_URL": str(shop.settings.database_url),
+           "RECENGINE_DATA_DIR": str(tmp_path / "no-model"), "OMP_NUM_THREADS": "1"}  # fmt: skip
+    command = [sys.executable, "-c", "from recengine.cli import main; main()", "serve", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as health:
+                    assert json.load(health) == {"status": "ok"}
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.communicate()[0]
+                time.sleep(0.2)
+        with pytest.raises(urllib.error.HTTPError) as ready:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10)
+        assert ready.value.code == 503 and "no index published" in ready.value.read().decode()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+# --- recommendations ------------------------------------------------------------------------------------------
+
+
+def test_recommendations_return_items_and_design_links(client: TestClient, keys: Keys, shop: Shop) -> None:  # noqa: F811
+    answer = _ask(client, keys.writer, user="fan", item=shop.top, category="bottom", k=5, designs=2, seed=0)
+    assert answer["theta_source"] == "trained" and answer["user"] == "fan" and answer["designer"] == "tiny-full"
+    assert answer["query"]["external_id"] == shop.top
+    items = answer["items"]
+    assert len(items) == 5 and {m["id"] for m in items} <= shop.bottoms
+    scores = [m["score"] for m in items]
+    assert scores == sorted(scores, reverse=True)
+    assert all(m["design"] in (0, 1) and m["article_type"] and m["image_url"] for m in items)
+    photo = client.get(items[0]["image_url"])
+    assert photo.status_code == 200 and photo.headers["content-type"].startswith("image/")
+    assert client.get(items[0]["image_url"], headers={"If-None-Match": photo.headers["etag"]}).status_code == 304
+    designs = answer["designs"]
+    assert [d["index"] for d in designs] == [0, 1]
+    png = client.get(designs[0]["url"])  # open: the random id is the permission
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    with PILImage.open(io.BytesIO(png.content)) as img:
+        assert img.size == (32, 32)
+    again = _ask(client, keys.writer, user="fan", item=shop.top, category="bottom", k=5, designs=2, seed=0)
+    assert _ids(again) == _ids(answer)  # a seed makes it repeatable
+    anonymous = _ask(client, keys.writer, item=shop.top, category="bottom", k=3, designs=1, seed=0)
+    unknown = _ask(client, keys.writer, user="never-seen", item=shop.top, category="bottom", k=3, designs=1, seed=0)
+    assert anonymous["theta_source"] == unknown["theta_source"] == "prior" and anonymous["user_id"] is None
+    assert _ids(anonymous) == _ids(unknown)
+
+
+def test_exclusions_and_catalogue_filters(client: TestClient, keys: Keys, shop: Shop) -> None:  # noqa: F811
+    bottoms = external_ids(shop, shop.bottoms)
+    everything = _ask(client, keys.writer, item=shop.top, category="bottom", k=100, designs=1, seed=0)
+    assert sorted(_ids(everything)) == sorted(bottoms)  # k above the category's size: all of it
+    without = _ask(client, keys.writer, item=shop.top, category="bottom", k=100, designs=1, seed=0,
+                   exclude=bottoms[:2])  # fmt: skip
+    assert sorted(_ids(without)) == sorted(bottoms[2:])
+    with shop.db.sessions() as session:
+        rows = session.execute(select(Item.external_id, Item.gender).where(Item.external_id.in_(bottoms))).all()
+        genders = {external_id: str(gender) for external_id, gender in rows}
+    gender = max(set(genders.values()), key=list(genders.values()).count)
+    wanted = sorted(e for e, g in genders.items() if g == gender)
+    assert 0 < len(wanted) < len(bottoms)  # the filter has something to remove
+    filtered = _ask(client, keys.writer, item=shop.top, category="bottom", k=100, designs=1, seed=0,
+                    gender=gender.lower())  # fmt: skip
+    assert sorted(_ids(filtered)) == wanted  # case-insensitive, and every matching item still found
+    two = _ask(client, keys.writer, item=shop.top, category="bottom", k=100, designs=1, gender=[gender, "Nobody"],
+               usage="no-such-usage")  # fmt: skip
+    assert two["items"] == []  # filters combine with AND; no item matches: an empty answer, not an error
+
+
+def test_batch_answers_each_entry_with_its_own_status(client: TestClient, keys: Keys, shop: Shop) -> None:  # noqa: F811
+    good = {"item": shop.top, "category": "bottom", "k": 2, "designs": 1, "seed": 0}
+    body = {"requests": [good, {**good, "item": "no-such-item"}, {**good, "user": "fan"}]}
+    response = client.post("/v1/recommendations:batch", json=body, headers=H(keys.writer))
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [200, 404, 200]
+    assert results[1]["error"]["code"] == "not_found" and "no-such-item" in results[1]["error"]["message"]
+    assert results[2]["result"]["theta_source"] == "trained" and len(results[0]["result"]["items"]) == 2
+    too_many = {"requests": [good] * 33}
+    error = assert_error(client.post("/v1/recommendations:batch", json=too_many, headers=H(keys.writer)), 422,
+                         "validation_error")  # fmt: skip
+    assert error["details"][0]["loc"] == ["body", "requests"]
+
+
+def test_a_photo_as_the_query(client: TestClient, keys: Keys, shop: Shop) -> None:  # noqa: F811
+    photo = client.get(f"/v1/items/{shop.top}/image").content
+    options = '{"category": "bottom", "k": 3, "designs": 1, "seed": 0, "user": "fan"}'
+    response = client.post("/v1/recommendations:image", headers=H(keys.writer), data={"options": options},
+                           files={"image": ("top.jpg", photo, "image/jpeg")})  # fmt: skip
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["query"] is None and answer["theta_source"] == "trained" and len(answer["items"]) == 3
+    by_item = _ask(client, keys.writer, user="fan", item=shop.top, category="bottom", k=3, designs=1, seed=0)
+    assert _ids(answer) == _ids(by_item)  # the same photo as the query item: the same answer
+
+
+def test_uploads_are_checked_for_type_size_and_pixels(client: TestClient, keys: Keys) -> None:
+    def send(data: bytes, content_type: str = "image/png", options: str = '{"category": "bottom"}') -> Any:
+        return client.post("/v1/recommendations:image", headers=H(keys.writer), data={"options": options},
+                           files={"image": ("x", data, content_type)})  # fmt: skip
+
+    assert_error(send(b"not an image at all"), 422, "invalid_image")
+    assert_error(send(png_bytes()[:60]), 422, "invalid_image")  # truncated
+    assert_error(send(b"hello", "text/plain"), 415, "unsupported_media_type")
+    assert_error(send(b"\0" * (MAX_IMAGE_BYTES + 1)), 413, "payload_too_large")
+    error = assert_error(send(png_bomb(2000, 2000)), 413, "too_many_pixels")
+    assert "2000x2000" in error["message"]
+    assert_error(send(png_bomb(100_000, 100_000)), 413, "too_many_pixels")  # PIL's own limit
+    assert_error(send(png_bytes(), options='{"category": "bottom", "k": 0}'), 422, "validation_error")
+    assert_error(send(png_bytes(), options="{not json"), 422, "validation_error")
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the body is counted as it arrives
+        yield b'--b\r\nContent-Disposition: form-data; name="image"; filename="x"\r\nContent-Type: image/png\r\n\r\n'
+        for _ in range(40):
+            yield b"\0" * 65536
+
+    multipart = {**H(keys.writer), "Content-Type": "multipart/form-data; boundary=b"}
+    streamed = client.post("/v1/recommendations:image", headers=multipart, content=chunks())
+    assert_error(streamed, 413, "payload_too_large")
+    declared = client.post("/v1/recommendations", headers={**H(keys.writer), "Content-Length": str(10**9)},
+                           content=b"{}")  # fmt: skip
+    assert_error(declared, 413, "payload_too_large")
+
+
+# --- errors and keys ------------------------------------------------------------------------------------------
+
+
+def test_every_error_has_one_shape(client: TestClient, keys: Keys, shop: Shop) -> None:  # noqa: F811
+    w = H(keys.writer)
+    good = {"item": shop.top, "category": "bottom"}
+    error = assert_error(client.post("/v1/recommendations", json={**good, "k": 0}, headers=w), 422, "validation_error")
+    assert error["details"][0]["loc"] == ["body", "k"]
+    assert_error(client.post("/v1/recommendations", json={**good, "k": 101}, headers=w), 422, "validation_error")
+    assert_error(client.post("/v1/recommendations", json={**good, "designs": 17}, headers=w), 422, "validation_error")
+    assert_error(client.post("/v1/recommendations", json={**good, "catgory": "x"}, headers=w), 422, "validation_error")
+    assert_error(client.post("/v1/recommendations", content=b"{", headers={**w, "Content-Type": "application/json"}),
+                 422, "validation_error")  # fmt: skip
+    unknown = assert_error(client.post("/v1/recommendations", json={**good, "item": "no-such-item"}, headers=w), 404,
+                           "not_found")  # fmt: skip
+    assert "no-such-item" in unknown["message"]
+    category = assert_error(client.post("/v1/recommendations", json={**good, "category": "capes"}, headers=w), 422,
+                            "invalid_input")  # fmt: skip
+    assert "unknown category 'capes'" in category["message"] and "bottom" in category["message"]
+    excluded = assert_error(client.post("/v1/recommendations", json={**good, "exclude": ["ghost"]}, headers=w), 404,
+                            "not_found")  # fmt: skip
+    assert "'ghost'" in excluded["message"]
+    assert "no route GET /v1/nothing" in assert_error(client.get("/v1/nothing"), 404, "not_found")["message"]
+    assert_error(client.put("/v1/recommendations", json=good, headers=w), 405, "method_not_allowed")
+    assert_error(client.get("/v1/items/no-such-item"), 404, "not_found")
+    assert_error(client.get("/v1/designs/0123456789abcdef.png"), 404, "not_found")
+    assert_error(client.get("/v1/jobs/999999999", headers=w), 404, "not_found")
+    assert_error(client.get("/v1/jobs/not-a-number", headers=w), 422, "validation_error")
+
+
+def test_keys_no_key_401_unknown_or_revoked_403_and_roles(client: TestClient, keys: Keys, shop: Shop) -> None:  # noqa: F811
+    body = {"item": shop.top, "category": "bottom", "k": 1, "designs": 1}
+    none = client.post("/v1/recommendations", json=body)
+    assert_error(none, 401, "unauthenticated")
+    assert none.headers["www-authenticate"] == "Bearer"
+    assert_error(client.post("/v1/recommendations", json=body, headers=H("rk_not-a-key")), 403, "forbidden")
+    revoked = assert_error(client.post("/v1/recommendations", json=body, headers=H(keys.revoked)), 403, "forbidden")
+    assert "revoked" in revoked["message"]
+    assert client.post("/v1/recommendations", json=body, headers={"X-API-Key": keys.writer}).status_code == 200
+    assert client.post("/v1/recommendations", json=body, headers=H(keys.admin)).status_code == 200
+    patch = client.patch(f"/v1/items/{shop.top}", json={"name": "x"}, headers=H(keys.writer))
+    assert "needs an admin key" in assert_error(patch, 403, "forbidden")["message"]
+    assert_error(client.get("/v1/jobs/1"), 401, "unauthenticated")
+    assert_error(client.get("/v1/users/fan/preferences"), 401, "unauthenticated")
+    for path in ("/healthz", "/readyz", "/metrics", f"/v1/items/{shop.top}", f"/v1/items/{shop.top}/image"):
+        assert client.get(path).status_code == 200, path  # open reads
+
+
+def test_keys_cli_creates_lists_and_revokes(client: TestClient, shop: Shop) -> None:  # noqa: F811
+    env = {"RECENGINE_DATABASE_URL": str(shop.settings.database_url), "RECENGINE_DATA_DIR": str(shop.settings.data_dir),
+           "COLUMNS": "200"}  # fmt: skip
+    runner = CliRunner()
+    created = runner.invoke(cli_app, ["keys", "create", "cli-key", "--role", "writer"], env=env)
+    assert created.exit_code == 0, created.output
+    key = next(line.strip() for line in created.output.splitlines() if line.strip().startswith("rk_"))
+    assert client.get("/v1/users/fan/preferences", headers=H(key)).status_code == 200
+    listed = runner.invoke(cli_app, ["keys", "list"], env=env)
+    assert listed.exit_code == 0 and "cli-key" in listed.output and key not in listed.output
+    assert runner.invoke(cli_app, ["keys", "revoke", "cli-key"], env=env).exit_code == 0
+    assert_error(client.get("/v1/users/fan/preferences", headers=H(key)), 403, "forbidden")
+    bad_role = runner.invoke(cli_app, ["keys", "create", "x", "--role", "root"], env=env)
+    assert bad_role.exit_code != 0
+
+
+# --- users ----------------------------------------------------------------------------------------------------
+
+
+def test_interactions_preferences_and_fit_jobs(client: TestClient, keys: Keys, shop: Shop) -> None:  # noqa: F811
+    w = H(keys.writer)
+    bottom = external_ids(shop, shop.bottoms)[0]
+    body = {"interactions": [{"item": bottom, "kind": "like"}, {"item": shop.top, "kind": "view", "weight": 0.5},
+                             {"item": bottom, "kind": "purchase", "occurred_at": "2026-01-02T03:04:05Z"}]}  # fmt: skip
+    response = client.post("/v1/users/newbie/interactions", json=body, headers=w)
+    assert response.status_code == 201, response.text
+    assert response.json()["recorded"] == 3 and response.json()["user"] == "newbie"
+    bad_item = {"interactions": [{"item": bottom, "kind": "like"}, {"item": "ghost", "kind": "like"}]}
+    assert_error(client.post("/v1/users/newbie/interactions", json=bad_item, headers=w), 404, "not_found")
+    bad_kind = {"interactions": [{"item": bottom, "kind": "outfit"}]}
+    assert_error(client.post("/v1/users/newbie/interactions", json=bad_kind, headers=w), 422, "validation_error")
+    naive = {"interactions": [{"item": bottom, "kind": "view", "occurred_at": "2026-01-02T03:04:05"}]}
+    assert_error(client.post("/v1/users/newbie/interactions", json=naive, headers=w), 422, "validation_error")
+    with shop.db.sessions() as session:
+        user = session.scalars(select(User).where(User.external_id == "newbie")).one()
+        kinds = sorted(session.scalars(select(Interaction.kind).where(Interaction.user_id == user.id)))
+    assert kinds == ["like", "purchase", "view"]  # the failed calls stored nothing
+
+    mine = client.get("/v1/users/fan/preferences", headers=w).json()
+    assert [(p["model_name"], p["dim"], p["is_prior"]) for p in mine["preferences"]] == [("tiny-full", 8, False)]
+    assert client.get("/v1/users/newbie/preferences", headers=w).json()["preferences"] == []
+    assert_error(client.get("/v1/users/nobody/preferences", headers=w), 404, "not_found")
+
+    fit = client.post("/v1/users/newbie/preferences:fit", headers=w)
+    assert fit.status_code == 202, fit.text
+    assert fit.headers["location"] == fit.json()["url"] and fit.json()["kind"] == "fit_preferences"
+    job = client.get(fit.headers["location"], headers=w)
+    assert job.status_code == 200 and job.json()["status"] == "pending"
+    assert job.json()["params"] == {"user_id": user.id, "model_version_id": None}
+    assert_error(client.post("/v1/users/nobody/preferences:fit", headers=w), 404, "not_found")
+    assert_error(client.post("/v1/users/newbie/preferences:fit", json={"model_version_id": 10**9}, headers=w), 404,
+                 "not_found")  # fmt: skip
+
+
+# --- items ----------------------------------------------------------------------------------------------------
+
+
+def _create(client: TestClient, keys: Keys, metadata: str, image: bytes | None) -> Any:
+    files = None if image is None else {"image": ("photo.png", image, "image/png")}
+    return client.post("/v1/items", headers=H(keys.admin), data={"metadata": metadata}, files=files)
+
+
+def test_an_item_created_patched_and_deactivated_through_the_api(client: TestClient, keys: Keys,
+                                                                 shop: Shop) -> None:  # noqa: F811  # fmt: skip
+    template = client.get(f"/v1/items/{external_ids(shop, shop.bottoms)[0]}").json()
+    photo = flipped(client.get(template["image_url"]).content)
+    fields = {k: template[k] for k in ("master_category", "sub_category", "article_type", "gender", "colour")}
+    metadata = {"external_id": "api-jeans-1", "name": "API jeans", **fields}
+    created = _create(client, keys, json.dumps(metadata), photo)
+    assert created.status_code == 201, created.text
+    change = created.json()
+    assert change["index_sync"] == "queued" and change["item"]["image"]["format"] == "PNG"
+    assert created.headers["location"].endswith("/v1/items/api-jeans-1")
+    new_id = change["item"]["id"]
+    assert client.get("/v1/items/api-jeans-1/image").content == photo
+    assert_error(_create(client, keys, json.dumps(metadata), photo), 409, "conflict")
+    assert_error(_create(client, keys, '{"external_id": "x", "year": "soon"}', None), 422,
+                 "validation_error")  # fmt: skip
+    assert_error(_create(client, keys, '{"external_id": "x"}', b"GIF89a broken"), 422, "invalid_image")
+
+    def bottoms() -> list[int]:
+        answer = _ask(client, keys.writer, item=shop.top, category="bottom", k=100, designs=1, seed=0)
+        return [m["id"] for m in answer["items"]]
+
+    assert new_id not in bottoms()  # not indexed yet
+    result = _run_sync(shop, change["index_job"]["id"])
+    assert result["added"] == 1
+    assert new_id in bottoms()  # found by recommendations once the sync job ran
+
+    renamed = client.patch("/v1/items/api-jeans-1", json={"name": "Renamed jeans", "year": 2024}, headers=H(keys.admin))
+    assert renamed.status_code == 200 and renamed.json()["changed"] and renamed.json()["index_sync"] == "queued"
+    assert renamed.json()["item"]["name"] == "Renamed jeans"
+    same = client.patch("/v1/items/api-jeans-1", json={"name": "Renamed jeans"}, headers=H(keys.admin)).json()
+    assert not same["changed"] and same["index_sync"] == "unchanged"
+    assert_error(client.patch("/v1/items/api-jeans-1", json={"source": None}, headers=H(keys.admin)), 422,
+                 "validation_error")  # fmt: skip
+    assert_error(client.patch("/v1/items/ghost", json={"name": "x"}, headers=H(keys.admin)), 404, "not_found")
+
+    gone = client.delete("/v1/items/api-jeans-1", headers=H(keys.admin)).json()
+    assert gone["item"]["is_active"] is False
+    assert gone["index_sync"] == "joined" and gone["index_job"]["id"] == renamed.json()["index_job"]["id"]
+    _run_sync(shop, gone["index_job"]["id"])
+    assert new_id not in bottoms()
+    assert client.get("/v1/items/api-jeans-1").json()["is_active"] is False  # kept for history
+
+
+def test_concurrent_patches_leave_a_consistent_row(client: TestClient, keys: Keys, shop: Shop) -> None:  # noqa: F811
+    assert _create(client, keys, '{"external_id": "api-race", "name": "start"}', None).status_code == 201
+
+    def patch(n: int) -> int:
+        body = {"name": f"name-{n}", "colour": f"colour-{n}", "year": 2000 + n}
+        return client.patch("/v1/items/api-race", json=body, headers=H(keys.admin)).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(patch, range(16))) == [200] * 16
+    item = client.get("/v1/items/api-race").json()
+    n = item["year"] - 2000
+    assert (item["name"], item["colour"]) == (f"name-{n}", f"colour-{n}")  # one whole change, never a mix
+    with shop.db.sessions() as session:
+        pending = session.scalar(select(func.count()).where(Job.kind == "index_sync", Job.status == "pending"))
+    assert pending is not None and pending < 16  # joined, not one job per change
+
+
+def test_designs_expire_and_are_pruned(shop: Shop) -> None:  # noqa: F811
+    retention = timedelta(hours=1)
+    pixels = [PILImage.new("RGB", (8, 8)) for _ in range(2)]
+    import numpy as np
+
+    with shop.db.transaction() as session:
+        old = save_designs(session=session, designs=np.stack([np.asarray(p) for p in pixels]), retention=retention)
+        session.execute(update(Design).where(Design.id.in_(old)).values(
+            created_at=datetime.now(UTC) - timedelta(hours=2)))  # fmt: skip
+    with shop.db.transaction() as session:
+        new = save_designs(session=session, designs=np.zeros((1, 8, 8, 3), np.uint8), retention=retention)
+        left = set(session.scalars(select(Design.id).where(Design.id.in_(old + new))))
+    assert left == set(new)
