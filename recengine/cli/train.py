@@ -65,7 +65,7 @@ def designer(
     compatibility_checkpoint: Annotated[
         Path | None, typer.Option(help="Start F, M and θu from this compatibility checkpoint (same user mode).")
     ] = None,
-    steps: Annotated[int, typer.Option(help="Iterations of Algorithm 1.")] = 1500,
+    steps: Annotated[int, typer.Option(help="Iterations of Algorithm 1.")] = 1000,
     batch_size: Annotated[int, typer.Option(help="Positives per iteration.")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate of F, M, G and D.")] = 2e-4,
     eval_every: Annotated[int, typer.Option(help="Validate and draw a sample grid every N steps.")] = 500,
