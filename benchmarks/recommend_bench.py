@@ -52,7 +52,7 @@ from recengine.datasets.image_cache import load_image_cache
 from recengine.datasets.outfits.composer import SLOT_ORDER
 from recengine.designer.train import load_designer
 from recengine.embedding.catalogue import served_items
-from recengine.embedding.embedder import CatalogueEmbedder
+from recengine.embedding.embedder import CatalogueEmbedder, EncoderEmbedder, ImageEmbedder
 from recengine.evaluation.baselines import fit_cf
 from recengine.evaluation.design_retrieval import (
     DesignQuestions,
@@ -162,7 +162,7 @@ def measure_latency(label: str, retriever: DesignRetriever, questions: DesignQue
     return Latency(label, items, index, np.asarray(recommend_ms), np.asarray(exhaustive_ms), medians)
 
 
-def synthetic_retriever(n: int, designer: Designer, embedder: CatalogueEmbedder, z: torch.Tensor,
+def synthetic_retriever(n: int, designer: Designer, embedder: ImageEmbedder, z: torch.Tensor,
                         clock: Callable[[str], None]) -> tuple[DesignRetriever, str]:  # fmt: skip
     vectors = clustered_vectors(n, embedder.dim)
     ids = np.arange(n, dtype=np.int64)
@@ -186,6 +186,12 @@ def main() -> None:
     parser.add_argument("--catalogue", type=Path, default=Path("../shared/data/myntra"))
     parser.add_argument("--quick", action="store_true", help="small sizes, to check that it runs (not the targets)")
     parser.add_argument("--threads", type=int, default=0, help="torch and FAISS threads (0: their defaults)")
+    parser.add_argument(
+        "--embed-with",
+        choices=("catalogue", "f"),
+        default="catalogue",
+        help="embed designs and items with the catalogue network (default) or the designer's F",
+    )
     parser.add_argument("--sweep", type=int, nargs="*", default=[100, 200, 400],
                         help="also measure Recall@10 with these many neighbours per design (the default is "
                              f"{PER_DESIGN})")  # fmt: skip
@@ -222,7 +228,9 @@ def main() -> None:
     rows = joint_user_rows(data)
     check_users(args.designer, data, rows)
     designer = load_designer(args.designer)
-    embedder = CatalogueEmbedder.from_checkpoint(args.embedder)
+    embedder: ImageEmbedder = CatalogueEmbedder.from_checkpoint(args.embedder)
+    if args.embed_with == "f":  # the designer's own encoder F: designs and items compared in F's space
+        embedder = EncoderEmbedder(model=designer.compatibility, version="compatibility:designer-f")
     with torch.no_grad():
         vectors = embedder.embed(images)
         z = embed_images(designer.compatibility, images)
