@@ -11,9 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from recengine.datasets.image_cache import load_image_cache
 from recengine.datasets.importers.myntra import import_myntra
 from recengine.datasets.outfits import (
     BuildSummary,
@@ -24,6 +27,7 @@ from recengine.datasets.outfits import (
     load_templates,
     simulate_users,
 )
+from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.store.database import make_engine, normalise_url
 from recengine.store.embedded import embedded_url, start_embedded, stop_embedded
 from recengine.store.migrate import upgrade
@@ -75,6 +79,20 @@ def build_default_dataset(engine: Engine, catalogue: Path, users: int = 800) -> 
         summary = simulate_users(session=session, name="default", catalogue=arrays, templates=load_templates(),
                                  params=SimulationParams(users=users))  # fmt: skip
     return DefaultDataset(arrays, summary, import_s, time.perf_counter() - start)
+
+
+#: Prepared 64x64 pixels of the catalogue, shared by the benchmarks (decoding 40k photos takes a while).
+IMAGE_CACHE = Path("/tmp/recengine-bench-cache")
+
+
+def default_protocol(catalogue: Path) -> tuple[ProtocolData, NDArray[np.uint8]]:
+    """The default dataset built in a scratch database: its protocol data and its items' 64x64 pixels."""
+    with scratch_database() as engine:
+        build_default_dataset(engine, catalogue)
+        with Session(engine) as session:
+            data = load_protocol_data(session=session, dataset="default")
+            images = load_image_cache(session=session, item_ids=data.item_ids, size=64, cache_dir=IMAGE_CACHE)
+    return data, images
 
 
 def describe_database() -> str:

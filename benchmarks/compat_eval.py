@@ -22,15 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sqlalchemy.orm import Session
 
-from benchmarks._common import build_default_dataset, scratch_database
+from benchmarks._common import default_protocol
 from recengine.compatibility.scoring import CompatibilityScorer, embed_images, score_catalogue
 from recengine.compatibility.train import joint_user_rows
-from recengine.datasets.image_cache import load_image_cache
 from recengine.evaluation.baselines import UserHistoryScorer, fit_cf
 from recengine.evaluation.protocol import Questions, build_questions, evaluate
-from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
+from recengine.evaluation.protocol_data import ProtocolData
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
 from recengine.preferences.cf import CFConfig
 from recengine.preferences.service import build_context, fit_examples
@@ -88,12 +86,7 @@ def main() -> None:
     parser.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
     args = parser.parse_args()
     torch.set_num_threads(2)
-    with scratch_database() as engine:
-        build_default_dataset(engine, args.catalogue)
-        with Session(engine) as session:
-            data = load_protocol_data(session=session, dataset="default")
-            images = load_image_cache(session=session, item_ids=data.item_ids, size=64,
-                                      cache_dir=Path("/tmp/recengine-bench-cache"))  # fmt: skip
+    data, images = default_protocol(args.catalogue)
     rows = joint_user_rows(data)
     questions = build_questions(data, part="test", seed=0)
     joint_q = subset(questions, rows[questions.users] >= 0)

@@ -32,11 +32,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sqlalchemy.orm import Session
 
-from benchmarks._common import build_default_dataset, scratch_database
+from benchmarks._common import default_protocol
 from recengine.compatibility.train import joint_user_rows
-from recengine.datasets.image_cache import load_image_cache
 from recengine.designer.train import VARIANTS, load_designer
 from recengine.embedding.embedder import CatalogueEmbedder
 from recengine.evaluation.design_quality import (
@@ -50,7 +48,7 @@ from recengine.evaluation.design_quality import (
     real_reference,
     sample_pairs,
 )
-from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
+from recengine.evaluation.protocol_data import ProtocolData
 from recengine.nets.designer import Designer
 from recengine.preferences.service import build_context, fit_examples, load_compatibility_part
 from recengine.training.checkpoints import load_checkpoint
@@ -148,12 +146,7 @@ def main() -> None:
     if not paths:
         raise SystemExit(f"no designer checkpoints in {args.checkpoints}: train one with `recengine train designer`")
 
-    with scratch_database() as engine:
-        build_default_dataset(engine, args.catalogue)
-        with Session(engine) as session:
-            data = load_protocol_data(session=session, dataset="default")
-            images = load_image_cache(session=session, item_ids=data.item_ids, size=64,
-                                      cache_dir=Path("/tmp/recengine-bench-cache"))  # fmt: skip
+    data, images = default_protocol(args.catalogue)
     print(f"dataset built and loaded in {time.perf_counter() - started:.0f} s")
     rows = joint_user_rows(data)
     designers = {v: load_variant(p, data, rows) for v, p in paths.items()}

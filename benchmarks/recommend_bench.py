@@ -44,7 +44,7 @@ import torch
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
-from benchmarks._common import build_default_dataset, describe_database, scratch_database
+from benchmarks._common import IMAGE_CACHE, build_default_dataset, describe_database, scratch_database
 from benchmarks._synthetic import clustered_vectors
 from recengine.compatibility.scoring import embed_images
 from recengine.compatibility.train import joint_user_rows
@@ -76,7 +76,7 @@ N_DESIGNS = 4
 PER_DESIGN = 50  # neighbours each design fetches before the re-rank (DesignRetriever's default)
 WARMUP = 10
 CATEGORY = "bottom"
-CACHE = Path("/tmp/recengine-bench-cache")
+CACHE = IMAGE_CACHE
 IntArray = NDArray[np.int64]
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-import recengine.recommend.service as service_module
+import recengine.recommend.latents as latents_module
 from recengine.cli import app, main
 from recengine.compatibility.train import write_preferences
 from recengine.config import Settings
@@ -23,7 +23,8 @@ from recengine.embedding.catalogue import served_items
 from recengine.embedding.embedder import PixelEmbedder
 from recengine.errors import InvalidInputError, NotFoundError
 from recengine.indexing.service import build_index, sync_index
-from recengine.recommend.service import Recommender, catalogue_latents
+from recengine.recommend.latents import catalogue_latents
+from recengine.recommend.service import Recommender
 from recengine.store.database import Database
 from recengine.store.models import Item, User
 from recengine.training.checkpoints import save_checkpoint
@@ -131,13 +132,13 @@ def test_latents_are_cached_and_a_changed_catalogue_recomputes_them(
     cache = shop.settings.data_dir / "cache"
     assert len(list(cache.glob("designer-latents-*.npy"))) == 1
     encoded: list[int] = []
-    real = service_module.encode_items
+    real = latents_module.encode_items
 
     def counting(**kwargs: object) -> torch.Tensor:
         encoded.append(len(kwargs["shas"]))  # type: ignore[arg-type]
         return real(**kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(service_module, "encode_items", counting)
+    monkeypatch.setattr(latents_module, "encode_items", counting)
     with shop.db.sessions() as session:
         reopened = Recommender.open(session, shop.settings, designer="tiny-full")
     assert encoded == [] and torch.equal(reopened.latents.z, service.latents.z)

@@ -26,6 +26,7 @@ from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
 from recengine.preferences.theta import DEFAULT_FIT, FitConfig, FitResult, Progress, fit_theta
 from recengine.store.models import Interaction, ModelVersion, Outfit, OutfitItem, SplitAssignment, User, UserPreference
+from recengine.store.users import lookup_user
 from recengine.training.checkpoints import load_checkpoint
 
 IntArray = NDArray[np.int64]
@@ -174,9 +175,7 @@ def store_preferences(*, session: Session, user_id: int, model_version_id: int, 
 
 def resolve_user(*, session: Session, user: str) -> User:
     """A user by external id, or by database id when ``user`` is a number and no external id matches."""
-    found = session.scalar(select(User).where(User.external_id == user))
-    if found is None and user.isdigit():
-        found = session.get(User, int(user))
+    found = lookup_user(session=session, user=user)
     if found is None:
         raise NotFoundError(f"no user with external id or id {user!r}")
     return found

@@ -13,7 +13,6 @@ personal answer from a generic one and fit the user (``recengine users fit``) wh
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import threading
@@ -28,10 +27,9 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recengine.compatibility.scoring import embed_images
 from recengine.config import Settings
 from recengine.designer.train import load_designer
-from recengine.embedding.catalogue import CHUNK, ServedItems, load_prepared, served_items
+from recengine.embedding.catalogue import load_prepared
 from recengine.embedding.embedder import ImageEmbedder, PixelEmbedder, embedder_kind, resolve_embedder
 from recengine.errors import ConfigurationError, InvalidInputError, NotFoundError
 from recengine.index import CatalogueIndex
@@ -40,8 +38,10 @@ from recengine.indexing.serving import ServingIndex
 from recengine.nets.designer import Designer
 from recengine.preferences.theta import population_prior
 from recengine.recommend.design_retrieve import CatalogueLatents, DesignRetriever, Match, Recommendation
+from recengine.recommend.latents import LatentsEntry, catalogue_latents
 from recengine.store.catalogue import matching_item_ids
 from recengine.store.models import IndexVersion, Item, ModelVersion, User, UserPreference
+from recengine.store.users import lookup_user
 from recengine.training.checkpoints import file_sha256
 
 _log = logging.getLogger(__name__)
@@ -95,15 +95,6 @@ class LoadedDesigner:
     sha256: str  # of the checkpoint file: keys the latents cache
     label: str  # model version name, or the file's path
     model_version_id: int | None  # whose ``user_preferences`` hold θu; None for an unregistered file
-
-
-@dataclass(frozen=True)
-class LatentsEntry:
-    """Latents with the image each row was computed from, so a changed catalogue reuses unchanged rows."""
-
-    latents: CatalogueLatents
-    image_shas: tuple[str, ...]
-    key: str
 
 
 # --- resolving the parts ------------------------------------------------------------------------------------
@@ -182,81 +173,12 @@ def index_categories(index: CatalogueIndex) -> list[str]:
     return sorted(name for name, (_, count) in index.partitions().items() if count)
 
 
-# --- the designer's latents of the catalogue ------------------------------------------------------------------
-
-
-def latents_key(sha256: str, items: ServedItems) -> str:
-    """Cache key of (designer checkpoint, served items and their photos): any change gives another file."""
-    digest = hashlib.sha256(np.ascontiguousarray(items.ids, dtype="<i8").tobytes())
-    digest.update("\n".join(items.image_shas).encode())
-    return f"{sha256[:16]}-{digest.hexdigest()[:16]}"
-
-
-def encode_items(*, session: Session, designer: Designer, shas: Sequence[str]) -> torch.Tensor:
-    """(N, z_dim) F(x) of these images, decoded chunk by chunk so memory stays bounded."""
-    size = designer.config.image_size
-    parts = [embed_images(designer.compatibility, load_prepared(session, shas[s : s + CHUNK], size))
-             for s in range(0, len(shas), CHUNK)]  # fmt: skip
-    return torch.cat(parts) if parts else torch.empty(0, designer.config.compatibility.z_dim)
-
-
-def _reused(items: ServedItems, previous: LatentsEntry | None) -> tuple[torch.Tensor | None, NDArray[np.bool_]]:
-    """Rows of ``previous`` that still hold (same item, same photo), placed at ``items``' positions."""
-    if previous is None:
-        return None, np.zeros(len(items), dtype=bool)
-    old = {(int(i), s): n for n, (i, s) in enumerate(zip(previous.latents.item_ids, previous.image_shas,
-                                                          strict=True))}  # fmt: skip
-    rows = np.array([old.get((int(i), s), -1) for i, s in zip(items.ids, items.image_shas, strict=True)], np.int64)
-    hit = rows >= 0
-    z = torch.empty(len(items), previous.latents.z.shape[1])
-    z[torch.as_tensor(hit)] = previous.latents.z[torch.as_tensor(rows[hit])]
-    return z, hit
-
-
-def _compute(session: Session, designer: Designer, items: ServedItems, previous: LatentsEntry | None) -> torch.Tensor:
-    z, hit = _reused(items, previous)
-    todo = np.flatnonzero(~hit)
-    fresh = encode_items(session=session, designer=designer, shas=[items.image_shas[r] for r in todo])
-    if z is None:
-        return fresh
-    z[torch.as_tensor(todo)] = fresh
-    return z
-
-
-def catalogue_latents(*, session: Session, designer: Designer, sha256: str, cache_dir: Path,
-                      previous: LatentsEntry | None = None) -> LatentsEntry:  # fmt: skip
-    """F(x_c) of every served item by this designer, from ``cache_dir`` or computed (reusing ``previous``'s
-    unchanged rows) and saved there atomically."""
-    items = served_items(session=session)
-    key = latents_key(sha256, items)
-    path = cache_dir / f"designer-latents-{key}.npy"
-    if previous is not None and previous.key == key:
-        return previous
-    cached = np.load(path) if path.exists() else None
-    if cached is not None and cached.shape[0] == len(items):
-        z = torch.from_numpy(cached)
-    else:
-        z = _compute(session, designer, items, previous)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, z.numpy())
-        tmp.replace(path)
-        _log.info("cached designer latents of %d items at %s", len(items), path)
-    latents = CatalogueLatents(items.ids, z, np.array(items.categories, dtype=np.str_))
-    return LatentsEntry(latents, tuple(items.image_shas), key)
-
-
 # --- users and items ------------------------------------------------------------------------------------------
 
 
 def find_user(session: Session, user: str | None) -> User | None:
     """A user by external id, or by database id when ``user`` is a number that no external id matches."""
-    if user is None:
-        return None
-    found = session.scalar(select(User).where(User.external_id == user))
-    if found is None and user.isdigit():
-        found = session.get(User, int(user))
-    return found
+    return None if user is None else lookup_user(session=session, user=user)
 
 
 def find_item(session: Session, item: str | int) -> Item:

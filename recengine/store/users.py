@@ -22,11 +22,17 @@ class NewInteraction:
     occurred_at: datetime | None = None  # None: now
 
 
-def find_user(*, session: Session, user: str) -> User:
+def lookup_user(*, session: Session, user: str) -> User | None:
     """A user by external id, or by database id when ``user`` is a number that no external id matches."""
     found = session.scalar(select(User).where(User.external_id == user))
     if found is None and user.isdigit():
         found = session.get(User, int(user))
+    return found
+
+
+def find_user(*, session: Session, user: str) -> User:
+    """:func:`lookup_user`, raising :class:`NotFoundError` when there is none."""
+    found = lookup_user(session=session, user=user)
     if found is None:
         raise NotFoundError(f"no user {user!r}")
     return found
