@@ -274,8 +274,9 @@ def test_mode_seeking_term_pushes_designs_of_other_noise_apart() -> None:
     users, x_query, x_true = batch.pairs.users, recipe.pixels(batch.pairs.queries), recipe.pixels(batch.pairs.positives)
 
     def spread() -> float:
-        return recipe.mode_seeking_loss(users, x_query, recipe.draw_designs(users, x_query, batch.noise),
-                                        batch.noise, batch.second_noise).item()  # fmt: skip
+        fake = recipe.draw_designs(users, x_query, batch.noise)
+        return recipe.mode_seeking_loss(users, recipe.query_latents(x_query), fake, batch.noise,
+                                        batch.second_noise).item()  # fmt: skip
 
     first = spread()
     losses = []

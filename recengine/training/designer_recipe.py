@@ -156,11 +156,12 @@ class DesignerRecipe:
         designs: torch.Tensor = self.model.generate(users, self.query_latents(x_query), noise)
         return designs
 
-    def mode_seeking_loss(self, users: torch.Tensor, x_query: torch.Tensor, fake: torch.Tensor, noise: torch.Tensor,
+    def mode_seeking_loss(self, users: torch.Tensor, z_query: torch.Tensor, fake: torch.Tensor, noise: torch.Tensor,
                           second_noise: torch.Tensor) -> torch.Tensor:  # fmt: skip
-        """MSGAN's term on the first ``len(second_noise)`` rows: small when other noise gives another design."""
+        """MSGAN's term on the first ``len(second_noise)`` rows: small when other noise gives another design.
+        ``z_query`` is F(x_q) of those rows (:meth:`query_latents`)."""
         h = len(second_noise)
-        again = self.model.generate(users[:h], self.query_latents(x_query[:h]), second_noise)
+        again = self.model.generate(users[:h], z_query[:h], second_noise)
         ratio = (fake[:h] - again).abs().mean() / (noise[:h] - second_noise).abs().mean()
         loss: torch.Tensor = 1 / (ratio + 1e-5)
         return loss
@@ -184,13 +185,14 @@ class DesignerRecipe:
         c = m.compatibility
         logs: dict[str, float] = {}
         with frozen(c, m.discriminator), evaluating(c):
+            z_query = self.query_latents(x_query)  # F after this iteration's L_FM step, shared by both terms
             with torch.no_grad():
                 d_real = m.discriminator(x_true)
             gan = ralsgan_g_loss(d_real, m.discriminator(fake))
             loss = w.gan * gan
             if w.fm_g:  # the "remove L_FM_G" ablation skips the compatibility discriminator altogether
                 with torch.no_grad():
-                    z_query, z_true = c.encoder(torch.cat([x_query, x_true])).chunk(2)
+                    z_true = c.encoder(x_true)
                 theta, bias = c.user_vectors(users), c.user_bias(users)
                 s_pos = c.score_latent(z_query * z_true, theta, bias)
                 s_design = c.score_latent(z_query * c.encoder(fake), theta, bias)
@@ -199,7 +201,7 @@ class DesignerRecipe:
                 logs = {"loss_fm_g": fm_g.item(), "score_true": s_pos.mean().item(),
                         "score_design": s_design.mean().item()}  # fmt: skip
             if w.mode_seeking and noise is not None and second_noise is not None and len(second_noise):
-                ms = self.mode_seeking_loss(users, x_query, fake, noise, second_noise)
+                ms = self.mode_seeking_loss(users, z_query, fake, noise, second_noise)
                 loss = loss + w.mode_seeking * ms
                 logs["loss_ms"] = ms.item()
             self._step("generator", loss)
