@@ -26,7 +26,7 @@ from recengine.indexing.service import build_index, sync_index
 from recengine.recommend.latents import catalogue_latents
 from recengine.recommend.service import Recommender
 from recengine.store.database import Database
-from recengine.store.models import Item, User
+from recengine.store.models import Item, User, UserPreference
 from recengine.training.checkpoints import save_checkpoint
 from recengine.training.register import register_checkpoint
 from tests.conftest import MYNTRA, require
@@ -194,3 +194,23 @@ def test_cli_prints_the_table_and_draws_the_picture(shop: Shop, tmp_path: Path,
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code == 2 and "unknown category 'capes'" in capsys.readouterr().err
+
+
+def test_registering_a_designer_file_stores_the_theta_of_its_users_that_exist(
+    session: Session, tmp_path: Path
+) -> None:
+    model = designer()
+    assert model.compatibility.theta is not None
+    path = tmp_path / "designer-shipped.pt"
+    save_checkpoint(path, family="designer", config=model.config.as_dict(), state_dict=model.state_dict(),
+                    extra={"user_external_ids": ["shipped:a", "shipped:absent", "shipped:b"]})  # fmt: skip
+    a, b = User(external_id="shipped:a"), User(external_id="shipped:b")
+    session.add_all([a, b])
+    session.flush()
+    version = register_checkpoint(session=session, path=path)
+    rows = {p.user_id: p for p in session.scalars(select(UserPreference).where(
+        UserPreference.model_version_id == version.id))}  # fmt: skip
+    assert set(rows) == {a.id, b.id}
+    weights = model.compatibility.theta.weight.detach()
+    assert rows[b.id].vector == pytest.approx(weights[2].tolist(), rel=1e-6)
+    assert not rows[b.id].is_prior and rows[b.id].loss is None  # "trained": the recommender serves it as such

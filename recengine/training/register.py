@@ -1,20 +1,21 @@
 """Register a checkpoint file (a shipped one, or one copied from another machine) in ``model_versions``.
 
-Training registers what it writes; this is for checkpoints that arrive as files. A compatibility checkpoint
-carries its users' θu rows with their external ids: those users that exist in this database get them in
-``user_preferences`` under the new version, so a shop that rebuilt the same dataset can serve them at once.
+Training registers what it writes; this is for checkpoints that arrive as files. A compatibility or designer
+checkpoint carries its users' θu rows with their external ids: those users that exist in this database get them
+in ``user_preferences`` under the new version, so a shop that rebuilt the same dataset can serve them at once
+(a designer's θu are those of its own fine-tuned compatibility model, the ones its designs are conditioned on).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recengine.compatibility.train import write_preferences
-from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
+from recengine.nets.compatibility import CompatibilityModel
+from recengine.preferences.service import FITTABLE, load_compatibility_part
 from recengine.store.models import ModelVersion, User
 from recengine.training.checkpoints import file_sha256, load_checkpoint
 
@@ -37,15 +38,12 @@ def register_checkpoint(*, session: Session, path: Path, name: str | None = None
     version.metrics = dict(extra.get("metrics", {}))
     version.checkpoint_path, version.checkpoint_sha256 = str(path.resolve()), sha
     session.flush()
-    if family == "compatibility" and extra.get("user_external_ids"):
-        _write_thetas(session, version, payload)
+    if family in FITTABLE and extra.get("user_external_ids"):
+        _write_thetas(session, version, load_compatibility_part(path, family), list(extra["user_external_ids"]))
     return version
 
 
-def _write_thetas(session: Session, version: ModelVersion, payload: dict[str, Any]) -> None:
-    model = CompatibilityModel(CompatibilityConfig.from_dict(dict(payload["config"])))
-    model.load_state_dict(payload["state_dict"])
-    external = list(payload["extra"]["user_external_ids"])
+def _write_thetas(session: Session, version: ModelVersion, model: CompatibilityModel, external: list[str]) -> None:
     known = dict(session.execute(select(User.external_id, User.id).where(User.external_id.in_(external))).all())
     if model.theta is None or not known:
         return
