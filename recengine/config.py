@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         "../shared/data/myntra and /usr/share/datasets/fashion-mnist.",
     )
     device: str = Field(default="auto", description="torch device: auto, cpu, cuda, cuda:N.")
+    api_public_url: str = Field(
+        default="",
+        description="The API's public base URL (https://recs.example.com), for the links in answers built away "
+        "from a request (a worker's recommendation job); empty: root-relative links (/v1/designs/<id>.png).",
+    )
 
     @property
     def pgdata_dir(self) -> Path:

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
+bash scripts/browser.sh  # Chromium for the demo page's browser tests, when missing and installable
 
 .venv/bin/ruff check recengine workers tests benchmarks migrations
 .venv/bin/ruff format --check recengine workers tests benchmarks migrations

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 
 from recengine.cli import app as cli_app
 from recengine.store.designs import save_designs
-from recengine.store.models import Design, Interaction, Item, Job, User
+from recengine.store.models import Design, Interaction, Item, Job, ModelVersion, User
 from tests.api_support import (
     MAX_IMAGE_BYTES,
     Keys,
@@ -343,7 +343,9 @@ def test_interactions_preferences_and_fit_jobs(client: TestClient, keys: Keys, s
     assert fit.headers["location"] == fit.json()["url"] and fit.json()["kind"] == "fit_preferences"
     job = client.get(fit.headers["location"], headers=w)
     assert job.status_code == 200 and job.json()["status"] == "pending"
-    assert job.json()["params"] == {"user_id": user.id, "model_version_id": None}
+    with shop.db.sessions() as session:  # by default θu is fitted for the model the served designer conditions on
+        served = session.scalars(select(ModelVersion.id).where(ModelVersion.name == "tiny-full")).one()
+    assert job.json()["params"] == {"user_id": user.id, "model_version_id": served}
     assert_error(client.post("/v1/users/nobody/preferences:fit", headers=w), 404, "not_found")
     assert_error(client.post("/v1/users/newbie/preferences:fit", json={"model_version_id": 10**9}, headers=w), 404,
                  "not_found")  # fmt: skip

@@ -66,16 +66,6 @@ def test_embedded_server_survives_restarts_and_keeps_its_data(user_env: dict[str
     assert not _server_running(data_dir)
 
 
-def test_demo_runs_the_main_job_on_a_configured_catalogue(user_env: dict[str, str], tmp_path: Path) -> None:
-    catalogue = _small_catalogue(tmp_path / "cat", ROWS, {f"c{i}.jpg": _jpeg((9, 9, 9 * i)) for i in (1, 2, 3)})
-    user_env["RECENGINE_CATALOGUE_PATH"] = str(catalogue)
-    demo = _recengine("demo", env=user_env)
-    assert demo.returncode == 0, demo.stderr
-    assert "catalogue: myntra" in demo.stdout and "3 items (3 active)" in demo.stdout
-    again = _recengine("demo", env=user_env)
-    assert again.returncode == 0 and "3 items (3 active)" in again.stdout  # idempotent: no duplicates
-
-
 def test_missing_catalogue_gives_a_clear_message(user_env: dict[str, str], tmp_path: Path) -> None:
     user_env["RECENGINE_CATALOGUE_PATH"] = str(tmp_path / "nowhere")
     result = _recengine("demo", env=user_env)

@@ -196,9 +196,7 @@ def test_cli_prints_the_table_and_draws_the_picture(shop: Shop, tmp_path: Path,
     assert exit_info.value.code == 2 and "unknown category 'capes'" in capsys.readouterr().err
 
 
-def test_registering_a_designer_file_stores_the_theta_of_its_users_that_exist(
-    session: Session, tmp_path: Path
-) -> None:
+def test_registering_a_designer_file_stores_the_theta_of_its_users_that_exist(session: Session, tmp_path: Path) -> None:
     model = designer()
     assert model.compatibility.theta is not None
     path = tmp_path / "designer-shipped.pt"
@@ -214,3 +212,6 @@ def test_registering_a_designer_file_stores_the_theta_of_its_users_that_exist(
     weights = model.compatibility.theta.weight.detach()
     assert rows[b.id].vector == pytest.approx(weights[2].tolist(), rel=1e-6)
     assert not rows[b.id].is_prior and rows[b.id].loss is None  # "trained": the recommender serves it as such
+    assert version.config["dataset"] == "default"  # the file records none: newcomers are fitted on `default`
+    named = register_checkpoint(session=session, path=path, name="other", dataset="stylist")
+    assert named.config["dataset"] == "stylist"

@@ -16,7 +16,7 @@ import threading
 import warnings
 from pathlib import Path
 from queue import Empty
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 from kombu.transport import sqlalchemy as kombu_sqla
@@ -30,6 +30,10 @@ from sqlalchemy.orm import configure_mappers, sessionmaker
 from recengine.config import Settings
 from recengine.store.database import Database, ensure_database, make_engine, normalise_url, open_database
 from recengine.store.embedded import embedded_url, start_embedded
+
+if TYPE_CHECKING:  # imported when first used: submitters build this app without loading torch or the API
+    from recengine.api.settings import ApiSettings
+    from recengine.recommend.service import Recommender
 
 _log = logging.getLogger(__name__)
 
@@ -261,14 +265,18 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
 
 
 class RecengineApp(Celery):  # type: ignore[misc]  # celery ships no type hints
-    """A Celery app that knows the settings it was built from and opens their database once per process."""
+    """A Celery app that knows the settings it was built from and opens their database (and, for recommendation
+    jobs, a recommender) once per process."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__("recengine", include=["workers.tasks"])
         self._given = settings
         self._settings: WorkerSettings | None = None
         self._database: Database | None = None
+        self._serving: ApiSettings | None = None
+        self._recommender: Recommender | None = None
         self._lock = threading.Lock()
+        self._recommender_lock = threading.Lock()  # not _lock: loading takes seconds, the database is wanted meanwhile
         self.add_defaults(lambda: celery_config(self.settings))
 
     @property
@@ -289,6 +297,37 @@ class RecengineApp(Celery):  # type: ignore[misc]  # celery ships no type hints
             if self._database is None:
                 self._database = open_database(self.settings)
             return self._database
+
+    @property
+    def serving_settings(self) -> ApiSettings:
+        """The API's settings over the app's: recommendation jobs serve what the API serves (``api_designer``,
+        ``api_index_name``, design retention, ``api_public_url``), read from the same environment."""
+        from recengine.api.settings import api_settings
+
+        if self._serving is None:
+            self._serving = api_settings(self.settings)
+        return self._serving
+
+    def recommender(self) -> Recommender:
+        """The recommender of this process's recommendation jobs, opened on first use and kept open.
+
+        Loading a designer and the catalogue's latents takes seconds, answering takes milliseconds: every job a
+        process runs shares one. A published index version is picked up by the recommender itself; a failed
+        open is not remembered, so the next job tries again.
+        """
+        with self._recommender_lock:
+            if self._recommender is None:
+                from recengine.recommend.service import Recommender
+
+                settings = self.serving_settings
+                with self.database().sessions() as session:
+                    recommender = Recommender.open(session, settings, designer=settings.api_designer,
+                                                   index_name=settings.api_index_name)  # fmt: skip
+                recommender.serving.refresh_s = settings.api_index_refresh_s
+                _log.info("recommender ready: designer %s, index %s version %s", recommender.designer.label,
+                          settings.api_index_name, recommender.serving.version)  # fmt: skip
+                self._recommender = recommender
+            return self._recommender
 
 
 def create_app(settings: Settings | None = None) -> RecengineApp:

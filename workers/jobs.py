@@ -54,11 +54,16 @@ class JobContext:
 JobFunction = Callable[[JobContext], dict[str, Any]]
 
 
-def worker_database(app: Celery) -> Database:
-    """The database of a task's app (one per worker process, opened on first use)."""
+def worker_app(app: Celery) -> RecengineApp:
+    """A task's app as recengine's (its settings, database and recommender); other apps are refused."""
     if not isinstance(app, RecengineApp):
         raise ConfigurationError(f"recengine's tasks need an app from workers.app.create_app, got {app!r}")
-    return app.database()
+    return app
+
+
+def worker_database(app: Celery) -> Database:
+    """The database of a task's app (one per worker process, opened on first use)."""
+    return worker_app(app).database()
 
 
 def run_job(job_id: int, task_id: str | None, fn: JobFunction, *, db: Database) -> dict[str, Any] | None:

@@ -9,12 +9,18 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Task, shared_task
 
-from workers.jobs import JobContext, run_job, task_name, worker_database
+from workers.app import RecengineApp
+from workers.jobs import JobContext, run_job, task_name, worker_app, worker_database
+
+if TYPE_CHECKING:  # the API's answers import torch and FastAPI: loaded by the tasks that need them
+    from recengine.api.answers import Responder
 
 #: A ping may hold the running state this long at most, for a check that watches its progress.
 MAX_PING_HOLD_S = 30.0
@@ -100,3 +106,69 @@ def train(self: Task, job_id: int) -> dict[str, Any] | None:
                    lambda ctx: train_from_params(db=ctx.db, data_dir=data_dir, params=ctx.params,
                                                  progress=ctx.progress),
                    db=worker_database(self.app))  # fmt: skip
+
+
+def responder(app: RecengineApp) -> Responder:
+    """What recommendation jobs answer with: the process's recommender, links under ``api_public_url``."""
+    from recengine.api.answers import Responder
+
+    settings = app.serving_settings
+    return Responder(recommender=app.recommender(), db=app.database(),
+                     retention=timedelta(seconds=settings.api_design_retention_s),
+                     base_url=settings.api_public_url.rstrip("/"))  # fmt: skip
+
+
+def recommend_job(context: JobContext, answer_with: Callable[[], Responder]) -> dict[str, Any]:
+    """One recommendation: params are a ``POST /v1/recommendations`` body, the result is the API's response.
+
+    Args:
+        context: The job's context.
+        answer_with: Gives the responder; called once the params are valid, so that invalid params fail the
+            job at once, without loading a designer.
+
+    Raises:
+        InvalidInputError: The params are not a valid request (the message names each invalid field).
+    """
+    from recengine.api.answers import parse_body
+    from recengine.api.schemas import RecommendationRequest
+
+    body = parse_body(RecommendationRequest, context.params, what="recommend job params")
+    return answer_with().recommend(body).model_dump(mode="json")
+
+
+def recommend_batch_job(context: JobContext, answer_with: Callable[[], Responder]) -> dict[str, Any]:
+    """A batch of recommendations: params are ``{"requests": [...]}`` as for ``POST /v1/recommendations:batch``
+    (up to :data:`~recengine.api.schemas.BATCH_JOB_MAX` entries), the result is the batch response; each entry
+    has its own status and error, and progress counts the entries answered.
+
+    Raises:
+        InvalidInputError: The params are not a valid batch (the message names each invalid field).
+    """
+    from recengine.api.answers import parse_body
+    from recengine.api.schemas import BatchJobRequest
+
+    body = parse_body(BatchJobRequest, context.params, what="recommend_batch job params")
+    return answer_with().batch(body.requests, progress=context.progress).model_dump(mode="json")
+
+
+@shared_task(name=task_name("recommend"), bind=True)
+def recommend(self: Task, job_id: int) -> dict[str, Any] | None:
+    """Answer one recommendation request (params: the body of ``POST /v1/recommendations``)."""
+    app = worker_app(self.app)
+    return run_job(job_id, self.request.id, lambda ctx: recommend_job(ctx, lambda: responder(app)),
+                   db=app.database())  # fmt: skip
+
+
+@shared_task(name=task_name("recommend_batch"), bind=True)
+def recommend_batch(self: Task, job_id: int) -> dict[str, Any] | None:
+    """Answer a batch of recommendation requests (params: ``{"requests": [...]}``); returns a summary only.
+
+    The job's row holds the whole result (``GET /v1/jobs/{id}``); Celery's result backend gets the counts by
+    status, so a 10,000-entry answer is not stored twice.
+    """
+    from recengine.api.answers import batch_summary
+
+    app = worker_app(self.app)
+    result = run_job(job_id, self.request.id, lambda ctx: recommend_batch_job(ctx, lambda: responder(app)),
+                     db=app.database())  # fmt: skip
+    return None if result is None else batch_summary(result)

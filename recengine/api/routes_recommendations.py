@@ -8,18 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from pydantic import ValidationError
 
+from recengine.api.answers import Responder
 from recengine.api.auth import StateDep, Writer
-from recengine.api.errors import ApiError, from_library
-from recengine.api.links import design_url, item_image_url
+from recengine.api.errors import ApiError
+from recengine.api.links import job_ref, job_url, request_base
 from recengine.api.schemas import (
-    BatchEntry,
+    BatchJobRequest,
     BatchRequest,
     BatchResponse,
-    DesignLink,
-    ErrorDetail,
     ErrorResponse,
-    ItemSummary,
-    Match,
+    JobRef,
     RecommendationOptions,
     RecommendationRequest,
     RecommendationResponse,
@@ -27,9 +25,7 @@ from recengine.api.schemas import (
 from recengine.api.state import ApiState
 from recengine.api.uploads import read_image
 from recengine.datasets.image_cache import prepare_image
-from recengine.errors import RecengineError
-from recengine.recommend.service import ItemInfo, Recommended
-from recengine.store.designs import load_design, save_designs
+from recengine.store.designs import load_design
 from recengine.store.items import item_ids
 
 router = APIRouter(tags=["recommendations"], responses={
@@ -37,57 +33,37 @@ router = APIRouter(tags=["recommendations"], responses={
     422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}})  # fmt: skip
 
 
-def _summary(request: Request, info: ItemInfo) -> ItemSummary:
-    return ItemSummary(id=info.item_id, external_id=info.external_id, name=info.name, article_type=info.article_type,
-                       colour=info.colour, image_url=item_image_url(request, info.external_id)
-                       if info.image_sha256 else None)  # fmt: skip
-
-
-def _respond(request: Request, state: ApiState, answer: Recommended, user: str | None) -> RecommendationResponse:
-    """Store the designs (their links must outlive this response) and describe the answer."""
-    with state.db.transaction() as session:
-        ids = save_designs(session=session, designs=answer.recommendation.designs, retention=state.retention)
-    matches = [Match(**_summary(request, info).model_dump(), score=m.score, similarity=m.similarity, design=m.design)
-               for m, info in answer.rows()]  # fmt: skip
-    return RecommendationResponse(
-        user=user, user_id=answer.user_id, theta_source=answer.theta_source, category=answer.category,
-        query=None if answer.query is None else _summary(request, answer.query), items=matches,
-        designs=[DesignLink(index=n, id=i, url=design_url(request, i)) for n, i in enumerate(ids)],
-        designer=state.recommender().designer.label,
-        timings_ms={k: round(v, 3) for k, v in answer.recommendation.timings_ms.items()},
-    )  # fmt: skip
-
-
-def _recommend(request: Request, state: ApiState, body: RecommendationRequest) -> RecommendationResponse:
-    recommender = state.recommender()
-    with state.db.sessions() as session:
-        exclude = list(item_ids(session=session, external_ids=body.exclude).values()) if body.exclude else []
-        answer = recommender.recommend(body.user, body.item, body.category, k=body.k, n_designs=body.designs,
-                                       seed=body.seed, exclude=exclude, filters=body.filters(),
-                                       session=session)  # fmt: skip
-    return _respond(request, state, answer, body.user)
+def _responder(request: Request, state: ApiState) -> Responder:
+    """Answers with links under this request's base; :class:`NotReadyError` (a 503) without a recommender."""
+    return Responder(recommender=state.recommender(), db=state.db, retention=state.retention,
+                     base_url=request_base(request))  # fmt: skip
 
 
 @router.post("/v1/recommendations", response_model=RecommendationResponse)
 def recommend(body: RecommendationRequest, request: Request, state: StateDep, _: Writer) -> RecommendationResponse:
     """Real items of `category` that go with `item` for `user`, and the designs that found them."""
-    return _recommend(request, state, body)
+    return _responder(request, state).recommend(body)
 
 
 @router.post("/v1/recommendations:batch", response_model=BatchResponse)
 def recommend_batch(body: BatchRequest, request: Request, state: StateDep, _: Writer) -> BatchResponse:
     """Up to 32 recommendation requests, answered in order; one failing entry (an unknown item, say) gets its
     own status and error and does not fail the others."""
-    state.recommender()  # not ready: the whole batch is a 503, not 32 copies of it
-    results: list[BatchEntry] = []
-    for entry in body.requests:
-        try:
-            results.append(BatchEntry(status=200, result=_recommend(request, state, entry)))
-        except (ApiError, RecengineError) as exc:
-            error = exc if isinstance(exc, ApiError) else from_library(exc)
-            results.append(BatchEntry(status=error.status, error=ErrorDetail(code=error.code, message=error.message,
-                                                                             details=error.details)))  # fmt: skip
-    return BatchResponse(results=results)
+    # The recommender is opened before the first entry: not ready, the whole batch is a 503, not 32 copies of it.
+    return _responder(request, state).batch(body.requests)
+
+
+@router.post("/v1/recommendations:batchJob", response_model=JobRef, status_code=202)
+def recommend_batch_job(body: BatchJobRequest, request: Request, response: Response, state: StateDep,
+                        _: Writer) -> JobRef:  # fmt: skip
+    """Queue a batch of up to 10,000 requests for a worker (a shop's nightly recommendations, say); follow it at
+    the `Location` it returns. Its result, once it succeeded, is the `POST /v1/recommendations:batch` response
+    for the same body; design and image links in it are based on `RECENGINE_API_PUBLIC_URL`."""
+    # Params are the body as sent (defaults left out): the job is what the client asked for, and the worker
+    # validates it again with the same model.
+    job, _new = state.submit("recommend_batch", body.model_dump(mode="json", exclude_unset=True))
+    response.headers["Location"] = job_url(request_base(request), job.id)
+    return job_ref(request_base(request), job)
 
 
 @router.post("/v1/recommendations:image", response_model=RecommendationResponse)
@@ -107,14 +83,15 @@ def recommend_image(
                        details=details) from exc  # fmt: skip
     settings = state.settings
     data, _info = read_image(image, max_bytes=settings.api_max_image_bytes, max_pixels=settings.api_max_image_pixels)
-    recommender = state.recommender()
+    responder = _responder(request, state)
+    recommender = responder.recommender
     pixels = prepare_image(data, recommender.image_size)
     with state.db.sessions() as session:
         exclude = list(item_ids(session=session, external_ids=body.exclude).values()) if body.exclude else []
         answer = recommender.recommend_pixels(body.user, pixels, body.category, k=body.k, n_designs=body.designs,
                                               seed=body.seed, exclude=exclude, filters=body.filters(),
                                               session=session)  # fmt: skip
-    return _respond(request, state, answer, body.user)
+    return responder.respond(answer, body.user)
 
 
 @router.get("/v1/designs/{design_id}.png", response_class=Response,

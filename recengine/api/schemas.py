@@ -14,6 +14,8 @@ from recengine.store.catalogue import FILTERABLE
 
 #: Most recommendation requests in one batch call.
 BATCH_MAX = 32
+#: Most recommendation requests in one batch job (answered by a worker, not within an HTTP request).
+BATCH_JOB_MAX = 10_000
 #: Most interactions recorded in one call.
 INTERACTIONS_MAX = 1000
 _EXTERNAL_ID = Field(min_length=1, max_length=128)
@@ -95,6 +97,12 @@ class RecommendationRequest(RecommendationOptions):
 
 class BatchRequest(Strict):
     requests: list[RecommendationRequest] = Field(min_length=1, max_length=BATCH_MAX)
+
+
+class BatchJobRequest(Strict):
+    """A batch for a worker: the shape of :class:`BatchRequest`, with room for a night's worth of requests."""
+
+    requests: list[RecommendationRequest] = Field(min_length=1, max_length=BATCH_JOB_MAX)
 
 
 class ItemSummary(BaseModel):
@@ -189,7 +197,11 @@ class InteractionsResponse(BaseModel):
 
 
 class FitRequest(Strict):
-    model_version_id: int | None = Field(default=None, description="Default: the newest compatibility model.")
+    model_version_id: int | None = Field(
+        default=None,
+        description="Default: the served designer's model (its θu condition the designs); with no designer "
+        "loaded, the newest compatibility model.",
+    )
 
 
 class PreferenceOut(BaseModel):
@@ -302,3 +314,47 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready"]
     checks: dict[str, str]
+
+
+# --- listings (the demo page's pickers) -----------------------------------------------------------------------
+
+#: Most rows one listing page returns.
+LIST_MAX = 200
+
+
+class ItemListed(ItemSummary):
+    category: str = Field(description="The recommendation category the item is served in (its outfit slot, or "
+                          "`other`): the `category` of a request that should return items like it.")  # fmt: skip
+    has_image: bool = Field(description="Only items with an image can be a query or be recommended.")
+
+
+class ItemPage(BaseModel):
+    items: list[ItemListed]
+    total: int = Field(description="Items matching the filters, all pages together.")
+    limit: int
+    offset: int
+
+
+class UserListed(BaseModel):
+    id: int
+    external_id: str
+    has_theta: bool = Field(description="A θu trained or fitted on the user's history is stored (for some model "
+                            "version); false: recommendations use the population prior.")  # fmt: skip
+    interactions: int
+
+
+class UserPage(BaseModel):
+    users: list[UserListed]
+    total: int
+    limit: int
+    offset: int
+
+
+class CategoryOut(BaseModel):
+    name: str
+    items: int = Field(description="Items the serving index holds in this category.")
+
+
+class Categories(BaseModel):
+    index: str
+    categories: list[CategoryOut] = Field(description="The categories a recommendation may ask for.")

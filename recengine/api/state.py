@@ -111,6 +111,13 @@ class ApiState:
                   settings.api_index_name, recommender.serving.version)  # fmt: skip
         return recommender
 
+    def serving_model_version_id(self) -> int | None:
+        """The served designer's model version (whose θu recommendations use); None while none can be opened."""
+        try:
+            return self.recommender().designer.model_version_id
+        except NotReadyError:
+            return None
+
     def warm_up(self) -> None:
         """Open the database and the recommender now (the startup thread's work); failures are only logged."""
         try:

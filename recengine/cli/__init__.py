@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from recengine.cli import data, datasets, db, evaluate, index, keys, models, ops, recommend, serve, train, users
+from recengine.cli import data, datasets, db, demo, evaluate, index, keys, models, ops, recommend, serve, train, users
 from recengine.cli.common import err_console
 from recengine.errors import RecengineError
 
@@ -28,8 +28,9 @@ app.add_typer(index.app, name="index")
 app.add_typer(ops.jobs_app, name="jobs")
 app.add_typer(keys.app, name="keys")
 app.command("worker")(ops.worker)
-app.command("demo")(data.demo)
+app.command("demo")(demo.demo)
 app.command("recommend")(recommend.recommend)
+app.command("recommend-batch")(recommend.recommend_batch)
 app.command("serve")(serve.serve)
 
 

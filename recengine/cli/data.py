@@ -9,10 +9,8 @@ import typer
 from rich.table import Table
 
 from recengine.cli.common import console, open_db, print_report, progress_bar
-from recengine.config import Settings
-from recengine.datasets.importers import default_catalogue, run_import
+from recengine.datasets.importers import run_import
 from recengine.datasets.importers.fashion_mnist import DEFAULT_PATH as FASHION_MNIST_PATH
-from recengine.store import migrate
 from recengine.store.catalogue import GROUPINGS, category_counts, totals
 from recengine.store.database import Database
 
@@ -123,19 +121,3 @@ def stats(
 ) -> None:
     """Item counts by category, as a table."""
     _print_stats(by, limit or None)
-
-
-def demo(limit: Annotated[int | None, typer.Option(help="Import at most this many catalogue rows.")] = None) -> None:
-    """The main job end to end: start the database, migrate, import the default catalogue, show stats."""
-    settings = Settings()
-    fmt, path = default_catalogue(settings)
-    with open_db(require_schema=False) as db:
-        where = f"embedded PostgreSQL in {settings.pgdata_dir}" if db.embedded else db.url.render_as_string()
-        console.print(f"[bold]database[/bold]: {where}")
-        migrate.upgrade(db.engine)
-        console.print(f"[bold]schema[/bold]: {migrate.current_revision(db.engine)}")
-        console.print(f"[bold]catalogue[/bold]: {fmt} from {path}")
-        with progress_bar(f"importing {fmt}") as progress, db.transaction() as session:
-            report = run_import(fmt, path, session=session, progress=progress, limit=limit)
-    print_report(report)
-    _print_stats("article_type", 15)

@@ -18,6 +18,7 @@ from recengine.datasets.outfits import (
     load_templates,
     simulate_users,
 )
+from recengine.datasets.outfits.simulate import DEFAULT_DATASET
 
 app = typer.Typer(help="Build outfit and user datasets (documented stand-ins; see docs/data.md).",
                   no_args_is_help=True)  # fmt: skip
@@ -58,7 +59,7 @@ def build_outfits(
 
 @app.command("simulate-users")
 def simulate(
-    name: Annotated[str, typer.Option(help="Dataset name.")] = "default",
+    name: Annotated[str, typer.Option(help="Dataset name.")] = DEFAULT_DATASET,
     users: Annotated[int, typer.Option(help="Number of users.")] = 800,
     train_outfits: Annotated[int, typer.Option(help="Training outfits per user (validation included).")] = 220,
     test_outfits: Annotated[int, typer.Option(help="Test outfits per user.")] = 40,

@@ -20,10 +20,14 @@ app = typer.Typer(help="Model versions (model_versions) and their checkpoints.",
 def register(
     path: Annotated[Path, typer.Argument(help="A recengine checkpoint file, e.g. checkpoints/*.pt.")],
     name: Annotated[str | None, typer.Option(help="Version name; default: from the file name.")] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="Dataset a model with θu was trained on; default: the file's record, else `default`."),
+    ] = None,
 ) -> None:
     """Register a checkpoint file (and, for compatibility models, its users' θu) in the database."""
     with open_db() as db, db.transaction() as session:
-        version = register_checkpoint(session=session, path=path, name=name)
+        version = register_checkpoint(session=session, path=path, name=name, dataset=dataset)
         console.print(f"model version {version.id}: {version.family}/{version.name} from {path}")
 
 

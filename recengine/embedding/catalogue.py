@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, false, or_, select, true, tuple_
 from sqlalchemy.orm import Session
 
 from recengine.datasets.image_cache import prepare_image
-from recengine.datasets.outfits.templates import CategoryMap, load_category_map
+from recengine.datasets.outfits.templates import SLOTS, CategoryMap, load_category_map
 from recengine.embedding.embedder import FloatArray, ImageEmbedder
-from recengine.errors import NotFoundError
+from recengine.errors import InvalidInputError, NotFoundError
 from recengine.store.models import Image, Item
 
 Progress = Callable[[int, int | None], None]
@@ -43,6 +43,23 @@ def item_category(item: Item | tuple[str | None, str | None, str | None], catego
     )
     slot = categories.slot_for(master or "", sub or "", article or "")
     return slot or OTHER
+
+
+def category_clause(category: str, categories: CategoryMap | None = None) -> ColumnElement[bool]:
+    """SQL condition on :class:`Item` rows: :func:`item_category` is ``category`` (a slot or ``other``).
+
+    The same rule in SQL, so a listing can filter and page in the database rather than classify every row here.
+    """
+    if category not in (*SLOTS, OTHER):
+        raise InvalidInputError(f"unknown category {category!r}; categories are {', '.join((*SLOTS, OTHER))}")
+    cmap = categories or load_category_map()
+    labels = tuple_(Item.master_category, Item.sub_category, Item.article_type)
+    if category != OTHER:
+        triples = [t for t, slot in cmap.triples.items() if slot == category]
+        return labels.in_(triples) if triples else false()
+    # A missing label is "" to item_category, and no map row has an empty label: such items are "other".
+    unmapped = labels.not_in(list(cmap.triples)) if cmap.triples else true()
+    return or_(Item.master_category.is_(None), Item.sub_category.is_(None), Item.article_type.is_(None), unmapped)
 
 
 def served_items(*, session: Session, item_ids: Sequence[int] | None = None,

@@ -39,6 +39,7 @@ class ProtocolData:
     outfit_items: IntArray  # (O, L) item indices, -1 padded
     query_slot: int = SLOT_ORDER.index("top")
     target_slot: int = SLOT_ORDER.index("bottom")
+    dataset_name: str = ""
 
     def slot_items(self, slot: int) -> IntArray:
         return np.flatnonzero(self.item_slot == slot)
@@ -105,6 +106,7 @@ def load_protocol_data(*, session: Session, dataset: str, category_map: Category
         items[outfit_index[outfit_id], slot] = index.get(item_id, -1)
     return ProtocolData(
         dataset_id=ds.id,
+        dataset_name=ds.name,
         user_ids=np.asarray(users, dtype=np.int64),
         user_external=list(externals),
         newcomer=np.asarray([user_part.get(u) == "test" for u in users]),

@@ -281,6 +281,11 @@ class Recommender:
         """Side of the pixels the designer takes (see :meth:`recommend_pixels`)."""
         return self.designer.model.config.image_size
 
+    def categories(self) -> dict[str, int]:
+        """The categories a request may name (those of the live index with items), each with its item count."""
+        index = _live_index(self.serving, self.index_name)
+        return {name: count for name, (_, count) in sorted(index.partitions().items()) if count}
+
     def recommend(self, user: str | None, item: str | int, category: str, *, k: int = 10, n_designs: int = 4,
                   seed: int | None = None, exclude: Sequence[int] = (),
                   filters: Mapping[str, Sequence[str]] | None = None,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from recengine.errors import InvalidInputError
@@ -74,3 +74,53 @@ def matching_item_ids(*, session: Session, filters: Mapping[str, Sequence[str]])
             raise InvalidInputError(f"cannot filter on {name!r}; choose among {', '.join(FILTERABLE)}")
         stmt = stmt.where(func.lower(getattr(Item, name)).in_([v.lower() for v in values]))
     return np.fromiter(session.scalars(stmt), dtype=np.int64)
+
+
+#: The escape character of :func:`contains_pattern`'s patterns (pass it as ``ilike(..., escape=...)``).
+LIKE_ESCAPE = "\\"
+
+
+def contains_pattern(text: str) -> str:
+    """``text`` as a LIKE pattern matching it anywhere, its own ``%``, ``_`` and ``\\`` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclass(frozen=True, slots=True)
+class ListedItem:
+    """One row of :func:`list_items`: what a picker shows, and the labels its category comes from."""
+
+    id: int
+    external_id: str
+    name: str | None
+    article_type: str | None
+    colour: str | None
+    image_sha256: str | None
+    master_category: str | None
+    sub_category: str | None
+
+
+def list_items(*, session: Session, where: ColumnElement[bool] | None = None, q: str | None = None,
+               limit: int = 50, offset: int = 0) -> tuple[list[ListedItem], int]:  # fmt: skip
+    """A page of active items in id order (no image bytes), and how many match in all.
+
+    Args:
+        where: an extra condition (a category's, say).
+        q: text found, case-insensitively, in the item's name, external id or article type.
+    """
+    conditions: list[ColumnElement[bool]] = [Item.is_active.is_(True)]
+    if where is not None:
+        conditions.append(where)
+    if q:
+        columns = (Item.name, Item.external_id, Item.article_type)
+        conditions.append(or_(*(c.ilike(contains_pattern(q), escape=LIKE_ESCAPE) for c in columns)))
+    total = session.scalar(select(func.count()).select_from(Item).where(*conditions)) or 0
+    stmt = (
+        select(Item.id, Item.external_id, Item.name, Item.article_type, Item.colour, Item.image_sha256,
+               Item.master_category, Item.sub_category)
+        .where(*conditions)
+        .order_by(Item.id)
+        .limit(limit)
+        .offset(offset)
+    )  # fmt: skip
+    return [ListedItem(*row) for row in session.execute(stmt)], total

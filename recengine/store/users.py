@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from recengine.errors import InvalidInputError, NotFoundError
+from recengine.store.catalogue import LIKE_ESCAPE, contains_pattern
 from recengine.store.models import INTERACTION_KINDS, Interaction, ModelVersion, User, UserPreference
 
 
@@ -76,3 +77,30 @@ def preferences_of(*, session: Session, user_id: int) -> list[tuple[UserPreferen
         .order_by(UserPreference.fitted_at.desc(), ModelVersion.id.desc())
     )
     return [(pref, version) for pref, version in session.execute(stmt).all()]
+
+
+@dataclass(frozen=True, slots=True)
+class ListedUser:
+    id: int
+    external_id: str
+    has_theta: bool  # a trained or fitted θu, for any model version (the prior stored for a user does not count)
+    interactions: int
+
+
+def list_users(*, session: Session, q: str | None = None, limit: int = 50,
+               offset: int = 0) -> tuple[list[ListedUser], int]:  # fmt: skip
+    """A page of users in id order, and how many match in all; ``q``: text in the external id (any case)."""
+    conditions: list[ColumnElement[bool]] = []
+    if q:
+        conditions.append(User.external_id.ilike(contains_pattern(q), escape=LIKE_ESCAPE))
+    total = session.scalar(select(func.count()).select_from(User).where(*conditions)) or 0
+    has_theta = exists().where(UserPreference.user_id == User.id, UserPreference.is_prior.is_(False))
+    interactions = select(func.count()).where(Interaction.user_id == User.id).scalar_subquery()
+    stmt = (
+        select(User.id, User.external_id, has_theta, interactions)
+        .where(*conditions)
+        .order_by(User.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [ListedUser(*row) for row in session.execute(stmt)], total

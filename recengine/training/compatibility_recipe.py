@@ -131,6 +131,7 @@ class CompatibilityRecipe:
         # External ids, not database ids: a rebuilt dataset (same seed) maps onto the same θu rows.
         return {
             "dataset_id": self.data.dataset_id,
+            "dataset": self.data.dataset_name,
             "user_external_ids": [
                 e for e, row in zip(self.data.user_external, self.user_rows, strict=True) if row >= 0
             ],

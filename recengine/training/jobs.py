@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from recengine.datasets.outfits.simulate import DEFAULT_DATASET
 from recengine.errors import InvalidInputError
 from recengine.store.database import Database
 from recengine.training.trainer import Progress, TrainConfig
@@ -63,7 +64,7 @@ def _compatibility(session: Any, params: Mapping[str, Any], train: TrainConfig, 
     from recengine.nets.compatibility import CompatibilityConfig
 
     config = CompatibilityConfig.from_dict(dict(params["config"])) if params.get("config") else None
-    trained = train_compatibility(session=session, dataset=str(params.get("dataset", "default")),
+    trained = train_compatibility(session=session, dataset=str(params.get("dataset", DEFAULT_DATASET)),
                                   variant=str(params.get("variant", "full")), images_dir=images_dir,
                                   checkpoint_dir=checkpoint_dir, train=train, config=config, progress=progress,
                                   resume=bool(params.get("resume", False)))  # fmt: skip
@@ -78,7 +79,7 @@ def _designer(session: Any, params: Mapping[str, Any], train: TrainConfig, image
     config = DesignerConfig.from_dict(dict(params["config"])) if params.get("config") else None
     start = params.get("compatibility_checkpoint")
     lam = params.get("lambda_fm_g")
-    trained = train_designer(session=session, dataset=str(params.get("dataset", "default")),
+    trained = train_designer(session=session, dataset=str(params.get("dataset", DEFAULT_DATASET)),
                              variant=str(params.get("variant", "full")), images_dir=images_dir,
                              checkpoint_dir=checkpoint_dir, train=train, config=config,
                              compatibility_checkpoint=None if start is None else Path(str(start)), progress=progress,

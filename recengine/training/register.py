@@ -14,15 +14,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recengine.compatibility.train import write_preferences
+from recengine.datasets.outfits.simulate import DEFAULT_DATASET
 from recengine.nets.compatibility import CompatibilityModel
 from recengine.preferences.service import FITTABLE, load_compatibility_part
 from recengine.store.models import ModelVersion, User
 from recengine.training.checkpoints import file_sha256, load_checkpoint
 
 
-def register_checkpoint(*, session: Session, path: Path, name: str | None = None) -> ModelVersion:
+def register_checkpoint(*, session: Session, path: Path, name: str | None = None,
+                        dataset: str | None = None) -> ModelVersion:  # fmt: skip
     """Upsert the ``model_versions`` row of ``path`` (family from the file; name defaults to the file's stem
-    without the family prefix). Re-registering the same file is a no-op; a changed file updates the row."""
+    without the family prefix). Re-registering the same file is a no-op; a changed file updates the row.
+
+    ``dataset`` names the dataset a model with θu was trained on (newcomers are fitted against its catalogue
+    split); default: the one the file records, else ``default`` (files written before they recorded it).
+    """
     payload = load_checkpoint(path)
     family = str(payload["family"])
     label = name or path.stem.removeprefix(f"{family}-")
@@ -35,6 +41,8 @@ def register_checkpoint(*, session: Session, path: Path, name: str | None = None
         session.add(version)
     extra = payload["extra"]
     version.config = {"model": payload["config"], "train": extra.get("train", {}), "registered_from": str(path)}
+    if family in FITTABLE:
+        version.config["dataset"] = dataset or extra.get("dataset") or DEFAULT_DATASET
     version.metrics = dict(extra.get("metrics", {}))
     version.checkpoint_path, version.checkpoint_sha256 = str(path.resolve()), sha
     session.flush()

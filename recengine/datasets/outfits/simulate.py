@@ -38,6 +38,10 @@ def _splits(dataset_id: int, users: list[SimulatedUser], user_ids: list[int], ou
         yield dataset_id, "items", "item", int(item_id), "test" if is_held else "train"
 
 
+#: The name `recengine data simulate-users` gives its dataset, and the one training uses by default.
+DEFAULT_DATASET = "default"
+
+
 def simulate_users(*, session: Session, name: str, catalogue: CatalogueArrays, templates: TemplateDistribution,
                    params: SimulationParams, progress: Progress | None = None,
                    replace: bool = False) -> BuildSummary:  # fmt: skip
