@@ -9,7 +9,9 @@ edge where that matters. A job can name users and items, so reading one needs a 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
 
 from recengine.api.auth import StateDep, Writer
 from recengine.api.errors import ApiError
@@ -46,7 +48,8 @@ def build_router(metrics: ApiMetrics) -> APIRouter:
     @router.get("/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"],
                 responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse},
                            404: {"model": ErrorResponse}})  # fmt: skip
-    def job(job_id: int, state: StateDep, _: Writer) -> JobOut:
+    def job(job_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The job's id.")], state: StateDep,
+            _: Writer) -> JobOut:  # fmt: skip
         """A background job's status, progress and result (or error)."""
         with state.db.sessions() as session:
             return JobOut.model_validate(get_job(session=session, job_id=job_id))

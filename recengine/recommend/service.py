@@ -40,7 +40,7 @@ from recengine.preferences.theta import population_prior
 from recengine.recommend.design_retrieve import CatalogueLatents, DesignRetriever, Match, Recommendation
 from recengine.recommend.latents import LatentsEntry, catalogue_latents
 from recengine.store.catalogue import matching_item_ids
-from recengine.store.models import IndexVersion, Item, ModelVersion, User, UserPreference
+from recengine.store.models import IndexVersion, Item, ModelVersion, User, UserPreference, row_id
 from recengine.store.users import lookup_user
 from recengine.training.checkpoints import file_sha256
 
@@ -183,11 +183,10 @@ def find_user(session: Session, user: str | None) -> User | None:
 
 def find_item(session: Session, item: str | int) -> Item:
     """The query item by external id (or database id); it needs a photo, but may be inactive (it is the user's)."""
-    found = session.get(Item, item) if isinstance(item, int) else None
-    if isinstance(item, str):
-        found = session.scalar(select(Item).where(Item.external_id == item))
-        if found is None and item.isdigit():
-            found = session.get(Item, int(item))
+    found = session.scalar(select(Item).where(Item.external_id == item)) if isinstance(item, str) else None
+    number = row_id(item)
+    if found is None and number is not None:
+        found = session.get(Item, number)
     if found is None or found.image_sha256 is None:
         raise NotFoundError(f"no catalogue item {item!r} with an image")
     return found

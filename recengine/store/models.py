@@ -44,6 +44,19 @@ API_ROLES = ("writer", "admin")
 INTERACTION_KINDS = ("view", "like", "purchase")
 
 
+#: Largest primary key (BIGINT): a larger number cannot name a row, and PostgreSQL refuses to compare with it.
+MAX_ROW_ID = 2**63 - 1
+
+
+def row_id(value: str | int) -> int | None:
+    """The database id ``value`` spells (an int, or a string of ASCII digits), None when it cannot be one."""
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()):
+            return None
+        value = int(value)
+    return value if 1 <= value <= MAX_ROW_ID else None
+
+
 def _now() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from recengine.errors import InvalidInputError, NotFoundError
 from recengine.store.catalogue import LIKE_ESCAPE, contains_pattern
-from recengine.store.models import INTERACTION_KINDS, Interaction, ModelVersion, User, UserPreference
+from recengine.store.models import INTERACTION_KINDS, Interaction, ModelVersion, User, UserPreference, row_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +26,9 @@ class NewInteraction:
 def lookup_user(*, session: Session, user: str) -> User | None:
     """A user by external id, or by database id when ``user`` is a number that no external id matches."""
     found = session.scalar(select(User).where(User.external_id == user))
-    if found is None and user.isdigit():
-        found = session.get(User, int(user))
+    number = row_id(user)
+    if found is None and number is not None:
+        found = session.get(User, number)
     return found
 
 
