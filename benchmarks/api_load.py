@@ -31,19 +31,23 @@ PostgreSQL share them. Under concurrent load a request's latency includes waitin
 torch threads contend with each other), so the concurrent p50 measures the machine's saturation, not what HTTP
 adds; the single-client phase compares like with like. The throughput is the concurrent phase's.
 
+Threads: the API's default of one torch thread (``RECENGINE_API_TORCH_THREADS``) in the server and the same in
+the library reference, so both do the same arithmetic; ``--threads N`` changes both (0: torch's default).
+
 Breakdown printed with the numbers: the stage timings the server reports (``timings_ms``: design, embed, search,
 re-rank), the same stages in-process; the mean time inside the server's app (its own latency histogram on
 ``/metrics``) next to the client's mean, which separates the app from uvicorn, loopback and the client; the
-p50 of the per-request differences HTTP - library (paired, steadier than the difference of two p50s); and,
-timed in-process, the work the route does besides recommending (the key lookup; storing the 4 designs as PNGs
-with the prune of expired ones in one transaction). The load average is printed as the phases end: other
-work on the machine shows up in every number.
+p50 of the per-request differences HTTP - library (paired, steadier than the difference of two p50s); timed
+in-process, the work the route does besides recommending (the key lookup; storing the 4 designs as PNGs with the
+prune of expired ones in one transaction); and the p50 of ``GET /healthz``, an HTTP round trip with no work in
+the route. The load average is printed as each phase ends: other work on the machine shows in every number.
 
-At the end the server is stopped with SIGINT (uvicorn's graceful shutdown closes its database) and the benchmark
-releases its own hold on the embedded server, so the last holder stops it (``pg_ctl stop``).
+At the end the benchmark releases its own hold on the embedded server, then stops ``recengine serve`` with
+SIGINT (uvicorn's graceful shutdown closes its database); the server, the last holder, stops PostgreSQL
+(``pg_ctl stop``) as it exits, which the benchmark checks (no ``postmaster.pid`` left).
 
     .venv/bin/python -m benchmarks.api_load [--data-dir DIR] [--catalogue ../shared/data/myntra] [--limit N]
-        [--duration 60] [--concurrency 2] [--requests 200] [--keep]
+        [--duration 60] [--concurrency 2] [--requests 200] [--threads N] [--keep]
 """
 
 from __future__ import annotations
@@ -137,12 +141,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(data_dir: Path, port: int, clock: Clock) -> Iterator[subprocess.Popen[bytes]]:
-    """``recengine serve`` on loopback, ready (``/readyz`` 200) when entered, stopped with SIGINT on exit."""
+def server(data_dir: Path, port: int, threads: int | None, clock: Clock) -> Iterator[subprocess.Popen[bytes]]:
+    """``recengine serve`` on loopback, ready (``/readyz`` 200) when entered, stopped with SIGINT on exit;
+    ``threads`` sets its torch threads (``RECENGINE_API_TORCH_THREADS``, 0: torch's default)."""
     exe = Path(sys.executable).with_name("recengine")
+    env = cli_env(data_dir) | {"RECENGINE_API_TORCH_THREADS": str(threads or 0)}
     log = (data_dir / "serve.log").open("ab")
     proc = subprocess.Popen([str(exe), "serve", "--port", str(port), "--log-level", "warning"], cwd=ROOT,
-                            env=cli_env(data_dir), stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+                            env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     try:
         start = time.perf_counter()
         status, body = 0, ""
@@ -334,6 +340,20 @@ def load_phase(port: int, key: str, reqs: list[Req], concurrency: int, duration:
     return merged, elapsed
 
 
+def healthz_p50(port: int, n: int = 200) -> float:
+    """p50 ms of ``GET /healthz`` on one keep-alive connection: uvicorn, FastAPI's routing and a thread-pool
+    hop for a sync route, loopback and the client, with no work in the route."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    ms = []
+    for _ in range(n):
+        start = time.perf_counter()
+        conn.request("GET", "/healthz")
+        conn.getresponse().read()
+        ms.append((time.perf_counter() - start) * 1000)
+    conn.close()
+    return p50(ms)
+
+
 def route_db_work(library: Library, key: str, reqs: list[Req]) -> tuple[float, float, float]:
     """p50 ms of what the route does besides recommending, in-process: the key lookup, storing the designs with
     the prune of expired ones in one transaction (rows as the API writes them), and of the latter the PNG
@@ -402,6 +422,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="Seconds of sustained load.")
     parser.add_argument("--concurrency", type=int, default=2, help="Concurrent clients of the load phase.")
     parser.add_argument("--requests", type=int, default=200, help="Distinct requests (and overhead-phase calls).")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads of the server and the library (default 1, the API's default; 0: torch's).",
+    )
     args = parser.parse_args()
 
     clock = Clock()
@@ -409,6 +435,8 @@ def main() -> None:
     data_dir = (Path(tempfile.mkdtemp(prefix="recengine-api-load-")) if temporary else args.data_dir).resolve()
     os.environ.pop("RECENGINE_DATABASE_URL", None)
     os.environ["RECENGINE_DATA_DIR"] = str(data_dir)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     clock(f"data dir {data_dir}; {os.cpu_count()} cores; torch threads {torch.get_num_threads()}; "
           f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     try:
@@ -426,7 +454,7 @@ def run(args: argparse.Namespace, data_dir: Path, clock: Clock) -> None:
     prepared = prepare(data_dir, args.catalogue, args.limit, clock)
     key = prepared["key"]
     port = free_port()
-    with server(data_dir, port, clock):
+    with server(data_dir, port, args.threads, clock):
         settings = ApiSettings()
         db = open_database(settings)  # joins the embedded server the API process started
         try:
@@ -459,7 +487,7 @@ def run(args: argparse.Namespace, data_dir: Path, clock: Clock) -> None:
             clock(f"load phase: {len(load.ms)} requests in {elapsed:.1f} s, {len(load.errors)} errors; "
                   f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
             server_ms = (server_mean_ms(m0, m1), server_mean_ms(m1, m2))
-            route_ms = route_db_work(library, key, reqs)
+            route_ms = (*route_db_work(library, key, reqs), healthz_p50(port))
         finally:
             db.close()  # our hold on the embedded server; the API process holds it until it stops
 
@@ -472,7 +500,7 @@ def run(args: argparse.Namespace, data_dir: Path, clock: Clock) -> None:
 
 
 def report(args: argparse.Namespace, prepared: dict[str, Any], http_1: Samples, lib_1: Samples, agree: int,
-           load: Samples, elapsed: float, route_ms: tuple[float, float, float], server_ms: tuple[float, float],
+           load: Samples, elapsed: float, route_ms: tuple[float, ...], server_ms: tuple[float, float],
            items: int, users: int) -> None:  # fmt: skip
     setup = prepared["setup_s"]
     print()
@@ -504,7 +532,7 @@ def report(args: argparse.Namespace, prepared: dict[str, Any], http_1: Samples, 
     print(f"HTTP one client - library: {http_1.p(50) - lib_1.p(50):.1f} ms between the p50s, {paired:.1f} ms p50 "
           f"of the per-request differences; the route's work besides recommending, in-process p50: key lookup "
           f"{route_ms[0]:.1f} ms, storing {DESIGNS} designs {route_ms[1]:.1f} ms (PNG encoding alone "
-          f"{route_ms[2]:.1f} ms)")  # fmt: skip
+          f"{route_ms[2]:.1f} ms); GET /healthz over HTTP (no work in the route) {route_ms[3]:.1f} ms")  # fmt: skip
     print(f"mean ms, one client: client-side HTTP {np.mean(http_1.ms):.1f}, in the server's app (/metrics) "
           f"{server_ms[0]:.1f}, library {np.mean(lib_1.ms):.1f}; {args.concurrency} clients: client-side "
           f"{np.mean(load.ms):.1f}, in the app {server_ms[1]:.1f}")  # fmt: skip

@@ -65,18 +65,24 @@ def fit_preferences(self: Task, job_id: int) -> dict[str, Any] | None:
 
 
 def index_job(context: JobContext, indexes_dir: Path, *, full: bool) -> dict[str, Any]:
-    """The indexing jobs: one library call (:mod:`recengine.indexing.service`) with the embedder the params name."""
+    """The indexing jobs: one library call (:mod:`recengine.indexing.service`) with the embedder the params name
+    (and, with ``inpaint_masks``, a folder of ``<external_id>.png`` masks: those photos are repaired first by the
+    inpainting model ``inpaint_model``, default the newest)."""
     from recengine.embedding.embedder import EMBEDDERS, resolve_embedder
     from recengine.indexing.service import DEFAULT_NAME, build_index, sync_index
+    from recengine.inpainting.repair import CatalogueRepairs
 
     params = context.params
     with context.db.sessions() as session:
         embedder = resolve_embedder(session=session, kind=str(params.get("embedder", EMBEDDERS[0])),
                                     model_version_id=params.get("model_version_id"),
                                     version=params.get("embedder_version"))  # fmt: skip
+        masks = params.get("inpaint_masks")
+        repair = None if not masks else CatalogueRepairs.from_directory(
+            session=session, directory=Path(str(masks)), model=params.get("inpaint_model"))  # fmt: skip
     run = build_index if full else sync_index
     report = run(db=context.db, root=indexes_dir, embedder=embedder, name=str(params.get("name", DEFAULT_NAME)),
-                 progress=context.progress)  # fmt: skip
+                 progress=context.progress, repair=repair)  # fmt: skip
     return report.as_dict()
 
 
@@ -111,11 +117,12 @@ def train(self: Task, job_id: int) -> dict[str, Any] | None:
 def responder(app: RecengineApp) -> Responder:
     """What recommendation jobs answer with: the process's recommender, links under ``api_public_url``."""
     from recengine.api.answers import Responder
+    from recengine.store.designs import PruneGate
 
     settings = app.serving_settings
     return Responder(recommender=app.recommender(), db=app.database(),
                      retention=timedelta(seconds=settings.api_design_retention_s),
-                     base_url=settings.api_public_url.rstrip("/"))  # fmt: skip
+                     base_url=settings.api_public_url.rstrip("/"), prune_gate=PruneGate())  # fmt: skip
 
 
 def recommend_job(context: JobContext, answer_with: Callable[[], Responder]) -> dict[str, Any]:

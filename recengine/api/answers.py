@@ -30,7 +30,7 @@ from recengine.api.schemas import (
 from recengine.errors import InvalidInputError, RecengineError
 from recengine.recommend.service import ItemInfo, Recommended, Recommender
 from recengine.store.database import Database
-from recengine.store.designs import save_designs
+from recengine.store.designs import PruneGate, save_designs
 from recengine.store.items import item_ids
 
 #: Validation errors named in one message at most: a 10,000-entry batch may hold thousands.
@@ -74,12 +74,14 @@ class Responder:
         db: The database the designs are stored in and the requests read.
         retention: How long design links stay valid; saving designs prunes those older than this.
         base_url: Prefix of every link, without a trailing slash; empty for root-relative links.
+        prune_gate: The process's pruning schedule; None prunes on every save.
     """
 
     recommender: Recommender
     db: Database
     retention: timedelta
     base_url: str
+    prune_gate: PruneGate | None = None
 
     def summary(self, info: ItemInfo) -> ItemSummary:
         """An item as a response shows it, with the link to its image if it has one."""
@@ -90,7 +92,9 @@ class Responder:
     def respond(self, answer: Recommended, user: str | None) -> RecommendationResponse:
         """Store the designs (their links must outlive this response) and describe the answer."""
         with self.db.transaction() as session:
-            ids = save_designs(session=session, designs=answer.recommendation.designs, retention=self.retention)
+            prune = self.prune_gate is None or self.prune_gate.due()
+            ids = save_designs(session=session, designs=answer.recommendation.designs, retention=self.retention,
+                               prune=prune)  # fmt: skip
         matches = [Match(**self.summary(info).model_dump(), score=m.score, similarity=m.similarity,
                          design=m.design) for m, info in answer.rows()]  # fmt: skip
         return RecommendationResponse(

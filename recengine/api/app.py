@@ -47,6 +47,10 @@ def create_app(settings: Settings | None = None, *, celery: Any = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if state.settings.api_torch_threads:
+            import torch
+
+            torch.set_num_threads(state.settings.api_torch_threads)
         if state.settings.api_preload:  # a thread: startup must not wait for a checkpoint and latents to load
             threading.Thread(target=state.warm_up, name="recengine-warm-up", daemon=True).start()
         yield

@@ -25,6 +25,7 @@ from recengine.api.schemas import (
 from recengine.api.state import ApiState
 from recengine.api.uploads import read_image
 from recengine.datasets.image_cache import prepare_image
+from recengine.inpainting.service import decode_photo, encode_png, read_mask
 from recengine.store.designs import load_design
 from recengine.store.items import item_ids
 
@@ -36,7 +37,7 @@ router = APIRouter(tags=["recommendations"], responses={
 def _responder(request: Request, state: ApiState) -> Responder:
     """Answers with links under this request's base; :class:`NotReadyError` (a 503) without a recommender."""
     return Responder(recommender=state.recommender(), db=state.db, retention=state.retention,
-                     base_url=request_base(request))  # fmt: skip
+                     base_url=request_base(request), prune_gate=state.prune_gate)  # fmt: skip
 
 
 @router.post("/v1/recommendations", response_model=RecommendationResponse)
@@ -73,8 +74,16 @@ def recommend_image(
     _: Writer,
     image: Annotated[UploadFile, File(description="The query: a photo (JPEG, PNG, WEBP, ...).")],
     options: Annotated[str, Form(description="RecommendationOptions as JSON: category, user, k, designs, ...")],
+    mask: Annotated[
+        UploadFile | None,
+        File(
+            description="Optional mask of the photo's size (white = hole: a logo, "
+            "a banner, an occlusion), repaired by inpainting first."
+        ),
+    ] = None,
 ) -> RecommendationResponse:
-    """Like `POST /v1/recommendations`, with a photo as the query instead of a catalogue item."""
+    """Like `POST /v1/recommendations`, with a photo as the query instead of a catalogue item; with a `mask`, the
+    photo's holes are filled by the inpainting model before it is designed for and searched."""
     try:
         body = RecommendationOptions.model_validate(json.loads(options))
     except (json.JSONDecodeError, ValidationError) as exc:
@@ -83,6 +92,12 @@ def recommend_image(
                        details=details) from exc  # fmt: skip
     settings = state.settings
     data, _info = read_image(image, max_bytes=settings.api_max_image_bytes, max_pixels=settings.api_max_image_pixels)
+    if mask is not None:
+        limits = {"max_bytes": settings.api_max_image_bytes, "max_pixels": settings.api_max_image_pixels}
+        holes, _mask_info = read_image(mask, what="mask", **limits)
+        photo = decode_photo(data)
+        repaired = state.inpainter().repair(photo, read_mask(holes, (photo.shape[0], photo.shape[1])))
+        data = encode_png(repaired)
     responder = _responder(request, state)
     recommender = responder.recommender
     pixels = prepare_image(data, recommender.image_size)

@@ -23,6 +23,10 @@ class ApiSettings(Settings):
     api_index_refresh_s: float = Field(
         default=5.0, ge=0, description="How often a published index version is looked for (0 in tests)."
     )
+    api_torch_threads: int = Field(
+        default=1, ge=0, description="Torch threads of the API process (0: torch's default). One per request: "
+        "concurrent requests already fill the cores, and idle-spinning intra-op threads stall when a core is busy.",
+    )
     api_preload: bool = Field(
         default=True, description="Load the designer and index in the background at startup, not on first use."
     )

@@ -12,14 +12,18 @@ import logging
 import threading
 import time
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
 from recengine.api.settings import ApiSettings
-from recengine.errors import ConfigurationError, RecengineError
+from recengine.errors import ConfigurationError, NotFoundError, RecengineError
 from recengine.recommend.service import Recommender
+
+if TYPE_CHECKING:
+    from recengine.inpainting.service import Inpainter
 from recengine.store.database import Database, open_database
+from recengine.store.designs import PruneGate
 from recengine.store.jobs import pending_job
 from recengine.store.migrate import current_revision, head_revision
 from recengine.store.models import Job
@@ -47,6 +51,8 @@ class ApiState:
         self._own_celery = celery is None
         self._db: Database | None = None
         self._recommender: Recommender | None = None
+        self._inpainter: Inpainter | None = None
+        self.prune_gate = PruneGate()
         self._failure: tuple[float, str] | None = None
         self._schema_ok = False
         self._lock = threading.Lock()
@@ -110,6 +116,19 @@ class ApiState:
         _log.info("recommender ready: designer %s, index %s version %s", recommender.designer.label,
                   settings.api_index_name, recommender.serving.version)  # fmt: skip
         return recommender
+
+    def inpainter(self) -> Inpainter:
+        """The newest registered inpainting model, loaded on first use (for photos sent with a mask)."""
+        with self._open_lock:
+            if self._inpainter is None:
+                from recengine.inpainting.service import Inpainter
+
+                try:
+                    with self.db.sessions() as session:
+                        self._inpainter = Inpainter.registered(session=session)
+                except NotFoundError as exc:
+                    raise NotReadyError(f"inpainting unavailable: {exc}") from exc
+            return self._inpainter
 
     def serving_model_version_id(self) -> int | None:
         """The served designer's model version (whose θu recommendations use); None while none can be opened."""

@@ -7,7 +7,22 @@ from typing import Annotated
 
 import typer
 
-from recengine.cli import data, datasets, db, demo, evaluate, index, keys, models, ops, recommend, serve, train, users
+from recengine.cli import (
+    data,
+    datasets,
+    db,
+    demo,
+    evaluate,
+    index,
+    inpaint,
+    keys,
+    models,
+    ops,
+    recommend,
+    serve,
+    train,
+    users,
+)
 from recengine.cli.common import err_console
 from recengine.errors import RecengineError
 
@@ -32,6 +47,7 @@ app.command("demo")(demo.demo)
 app.command("recommend")(recommend.recommend)
 app.command("recommend-batch")(recommend.recommend_batch)
 app.command("serve")(serve.serve)
+app.command("inpaint")(inpaint.inpaint)
 
 
 @app.callback()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def load_image_cache(*, session: Session, item_ids: NDArray[np.int64], size: int
         if position[sha] != n:
             out[n] = out[position[sha]]
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
+    tmp = path.with_suffix(f".tmp-{os.getpid()}.npy")  # per process: two jobs may build the same cache at once
     np.save(tmp, out)
     tmp.replace(path)
     _log.info("cached %d images at %s", len(out), path)

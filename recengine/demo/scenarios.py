@@ -84,7 +84,7 @@ def pick_cast(db: Database) -> Cast:
         liked = session.execute(owned).scalars()
         likes = list(dict.fromkeys(i for i in liked if category.get(i) == TARGET))[:20]
         external = dict(session.execute(select(Item.id, Item.external_id).where(
-            Item.id.in_([query, photo, *([truth] if truth else []), *likes]))).tuples().all())  # fmt: skip
+            Item.id.in_([query, photo, *([truth] if truth else []), *likes]))).all())  # fmt: skip
     return Cast(
         (users[0].external_id, users[1].external_id),
         external[query],

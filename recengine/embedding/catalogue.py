@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +23,21 @@ from recengine.errors import InvalidInputError, NotFoundError
 from recengine.store.models import Image, Item
 
 Progress = Callable[[int, int | None], None]
+
+
+class PixelRepair(Protocol):
+    """Replaces some items' prepared pixels before they are embedded (e.g. photos repaired by inpainting,
+    :class:`recengine.inpainting.repair.CatalogueRepairs`)."""
+
+    def item_ids(self) -> set[int]:
+        """The items it changes."""
+        ...
+
+    def __call__(self, session: Session, ids: NDArray[np.int64], pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """(N, S, S, 3) ``pixels`` of items ``ids``, with the repaired ones replaced."""
+        ...
+
+
 OTHER = "other"
 #: Images decoded and embedded per round trip: bounds memory (about 12 MB of 64x64 pixels) and progress steps.
 CHUNK = 1024
@@ -93,12 +109,15 @@ def load_prepared(session: Session, shas: Sequence[str], size: int) -> NDArray[n
     return np.stack([decoded[s] for s in shas]) if shas else np.empty((0, size, size, 3), np.uint8)
 
 
-def embed_served(*, session: Session, items: ServedItems, embedder: ImageEmbedder,
-                 progress: Progress | None = None) -> FloatArray:  # fmt: skip
-    """(N, dim) normalised embeddings of ``items``, decoded from PostgreSQL chunk by chunk."""
+def embed_served(*, session: Session, items: ServedItems, embedder: ImageEmbedder, progress: Progress | None = None,
+                 repair: PixelRepair | None = None) -> FloatArray:  # fmt: skip
+    """(N, dim) normalised embeddings of ``items``, decoded from PostgreSQL chunk by chunk (``repair`` changes
+    some items' pixels first)."""
     out = np.empty((len(items), embedder.dim), dtype=np.float32)
     for start in range(0, len(items), CHUNK):
         pixels = load_prepared(session, items.image_shas[start : start + CHUNK], embedder.image_size)
+        if repair is not None:
+            pixels = repair(session, items.ids[start : start + CHUNK], pixels)
         out[start : start + len(pixels)] = embedder.embed(pixels)
         if progress is not None:
             progress(start + len(pixels), len(items))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import secrets
+import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -24,22 +26,43 @@ from recengine.store.models import Design
 
 #: Expired rows deleted per save at most: pruning never makes one request slow after a long idle spell.
 PRUNE_BATCH = 500
+#: A serving process prunes at most this often (a DELETE per request was a third of the API's overhead).
+PRUNE_EVERY_S = 10.0
+
+
+class PruneGate:
+    """Says when a process's next save should prune: at most once every ``every_s`` seconds (thread-safe)."""
+
+    def __init__(self, every_s: float = PRUNE_EVERY_S) -> None:
+        self.every_s = every_s
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def due(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if now < self._next:
+                return False
+            self._next = now + self.every_s
+            return True
 
 
 def encode_png(pixels: NDArray[np.uint8]) -> bytes:
     """PNG bytes of one (H, W, 3) uint8 image."""
     out = io.BytesIO()
-    PILImage.fromarray(np.ascontiguousarray(pixels), mode="RGB").save(out, format="PNG")
+    # Level 1: designs are small and short-lived; zlib's default level costs more time than it saves bytes.
+    PILImage.fromarray(np.ascontiguousarray(pixels), mode="RGB").save(out, format="PNG", compress_level=1)
     return out.getvalue()
 
 
 def save_designs(*, session: Session, designs: Sequence[NDArray[np.uint8]] | NDArray[np.uint8],
-                 retention: timedelta) -> list[str]:  # fmt: skip
-    """Store (n, H, W, 3) uint8 designs as PNGs under fresh random ids (returned in order), and prune rows
-    older than ``retention``."""
+                 retention: timedelta, prune: bool = True) -> list[str]:  # fmt: skip
+    """Store (n, H, W, 3) uint8 designs as PNGs under fresh random ids (returned in order), and (``prune``)
+    delete rows older than ``retention``."""
     ids = [secrets.token_hex(16) for _ in range(len(designs))]
     session.add_all(Design(id=i, png=encode_png(d)) for i, d in zip(ids, designs, strict=True))
-    prune_designs(session=session, older_than=datetime.now(UTC) - retention)
+    if prune:
+        prune_designs(session=session, older_than=datetime.now(UTC) - retention)
     session.flush()
     return ids
 

@@ -18,10 +18,10 @@ from recengine.errors import InvalidInputError
 from recengine.store.database import Database
 from recengine.training.trainer import Progress, TrainConfig
 
-FAMILIES = ("compatibility", "designer", "embedder")
+FAMILIES = ("compatibility", "designer", "embedder", "inpainting")
 _TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 _COMMON = {"family", "variant", "dataset", "config", "resume", "name"}
-_EXTRA = {"designer": {"compatibility_checkpoint", "lambda_fm_g"}}
+_EXTRA = {"designer": {"compatibility_checkpoint", "lambda_fm_g"}, "inpainting": {"feature_net", "d_lr", "eval_images"}}
 
 
 def train_config(params: Mapping[str, Any]) -> TrainConfig:
@@ -100,10 +100,27 @@ def _embedder(session: Any, params: Mapping[str, Any], train: TrainConfig, image
     return _summary(version.id, Path(str(version.checkpoint_path)), result.seconds, result.metrics)
 
 
+def _inpainting(session: Any, params: Mapping[str, Any], train: TrainConfig, images_dir: Path,
+                checkpoint_dir: Path, progress: Progress | None) -> dict[str, Any]:  # fmt: skip
+    from recengine.inpainting.train import train_inpainting
+    from recengine.nets.inpainting import InpaintConfig
+
+    config = InpaintConfig.from_dict(dict(params["config"])) if params.get("config") else None
+    d_lr = params.get("d_lr")
+    trained = train_inpainting(session=session, variant=str(params.get("variant", "dpconv")), images_dir=images_dir,
+                               checkpoint_dir=checkpoint_dir, train=train, config=config,
+                               feature_net=str(params.get("feature_net", "embedder")), name=params.get("name"),
+                               d_lr=None if d_lr is None else float(d_lr),
+                               eval_images=int(params.get("eval_images", 64)), progress=progress,
+                               resume=bool(params.get("resume", False)))  # fmt: skip
+    return _summary(trained.model_version_id, trained.checkpoint, trained.result.seconds, trained.result.metrics)
+
+
 def _summary(version_id: int, checkpoint: Path, seconds: float, metrics: Mapping[str, float]) -> dict[str, Any]:
     return {"model_version_id": version_id, "checkpoint": str(checkpoint), "seconds": round(seconds, 1),
             "metrics": {k: float(v) for k, v in metrics.items()}}  # fmt: skip
 
 
 _Runner = Callable[[Any, Mapping[str, Any], TrainConfig, Path, Path, Progress | None], dict[str, Any]]
-_RUNNERS: dict[str, _Runner] = {"compatibility": _compatibility, "designer": _designer, "embedder": _embedder}
+_RUNNERS: dict[str, _Runner] = {"compatibility": _compatibility, "designer": _designer, "embedder": _embedder,
+                                 "inpainting": _inpainting}  # fmt: skip

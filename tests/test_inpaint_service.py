@@ -1,0 +1,162 @@
+"""Repairing photos before they are embedded: the library call, `recengine inpaint`, the indexing jobs'
+masks and the recommendation call's mask, with a tiny inpainting model saved by the project's checkpoint writer
+(what is checked is the plumbing: holes filled, everything else untouched, bad masks refused by name)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image as PILImage
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from recengine.cli import app
+from recengine.embedding.catalogue import embed_served, served_items
+from recengine.embedding.embedder import PixelEmbedder
+from recengine.errors import InvalidInputError, NotFoundError
+from recengine.indexing.service import build_index, sync_index
+from recengine.inpainting.repair import CatalogueRepairs
+from recengine.inpainting.service import Inpainter, decode_photo, read_mask
+from recengine.nets.inpainting import InpaintConfig, InpaintingModel
+from recengine.store.models import Image, Item
+from recengine.training.checkpoints import save_checkpoint
+from recengine.training.register import register_checkpoint
+from tests.api_support import Keys, client_for, make_keys
+from tests.test_recommend import Shop, shop  # noqa: F401  (the module's shop fixture)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _png(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    PILImage.fromarray(array).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _hole_file(height: int, width: int) -> bytes:
+    """White (hole) rectangle in the middle of a black (keep) mask file."""
+    grid = np.zeros((height, width), np.uint8)
+    grid[height // 3 : height // 2, width // 4 : width // 2] = 255
+    return _png(grid)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    model = InpaintingModel(InpaintConfig.tiny())
+    path = tmp_path_factory.mktemp("inpaint") / "inpainting-tiny.pt"
+    save_checkpoint(path, family="inpainting", config=model.config.as_dict(), state_dict=model.state_dict())
+    return path
+
+
+@pytest.fixture(scope="module")
+def photo(shop: Shop) -> bytes:  # noqa: F811
+    """A real Myntra photo, as imported into the shop's database."""
+    with shop.db.sessions() as session:
+        return bytes(session.scalars(select(Image.data).order_by(Image.sha256).limit(1)).one())
+
+
+def test_repair_fills_the_hole_and_keeps_every_other_pixel(checkpoint: Path, photo: bytes) -> None:
+    pixels = decode_photo(photo)
+    mask = read_mask(_hole_file(*pixels.shape[:2]), pixels.shape[:2])
+    assert mask.dtype == np.uint8 and 0 < (mask == 0).mean() < 0.2
+    repaired = Inpainter.from_checkpoint(checkpoint).repair(pixels, mask)
+    assert repaired.shape == pixels.shape and repaired.dtype == np.uint8
+    assert np.array_equal(repaired[mask == 1], pixels[mask == 1])
+    assert not np.array_equal(repaired[mask == 0], pixels[mask == 0])
+
+
+def test_bad_masks_are_refused_with_what_is_wrong(photo: bytes) -> None:
+    h, w = decode_photo(photo).shape[:2]
+    with pytest.raises(InvalidInputError, match="mask is"):
+        read_mask(_hole_file(h + 1, w), (h, w))
+    grey = np.full((h, w), 128, np.uint8)
+    with pytest.raises(InvalidInputError, match="grey levels"):
+        read_mask(_png(grey), (h, w))
+    with pytest.raises(InvalidInputError, match="no hole"):
+        read_mask(_png(np.zeros((h, w), np.uint8)), (h, w))
+    with pytest.raises(InvalidInputError, match="not a readable image"):
+        read_mask(b"not a png", (h, w))
+
+
+def test_cli_inpaints_a_real_photo(checkpoint: Path, photo: bytes, tmp_path: Path) -> None:
+    (tmp_path / "photo.jpg").write_bytes(photo)
+    h, w = decode_photo(photo).shape[:2]
+    (tmp_path / "mask.png").write_bytes(_hole_file(h, w))
+    out = tmp_path / "out" / "repaired.png"
+    args = ["inpaint", str(tmp_path / "photo.jpg"), "--mask", str(tmp_path / "mask.png"), "--out", str(out),
+            "--checkpoint", str(checkpoint)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "hole pixels filled" in result.output and decode_photo(out.read_bytes()).shape == (h, w, 3)
+    (tmp_path / "bad.png").write_bytes(_hole_file(h, w + 3))
+    bad = CliRunner().invoke(app, [*args[:3], str(tmp_path / "bad.png"), *args[4:]])
+    assert bad.exit_code != 0 and "the image is" in str(bad.exception)
+
+
+@pytest.fixture(scope="module")
+def registered(shop: Shop, checkpoint: Path) -> Iterator[str]:  # noqa: F811
+    with shop.db.transaction() as session:
+        version = register_checkpoint(session=session, path=checkpoint, name="tiny-dpconv")
+    yield version.name
+
+
+def test_an_index_built_with_masks_embeds_the_repaired_photo(shop: Shop, registered: str, tmp_path: Path) -> None:  # noqa: F811
+    with shop.db.sessions() as session:
+        first = select(Item.id, Item.external_id, Image.data).join(Image, Image.sha256 == Item.image_sha256)
+        item_id, external, data = session.execute(first.where(Item.is_active).order_by(Item.id).limit(1)).one()
+    h, w = decode_photo(data).shape[:2]
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    (masks / f"{external}.png").write_bytes(_hole_file(h, w))
+    embedder = PixelEmbedder(image_size=32)
+    with shop.db.sessions() as session:
+        repairs = CatalogueRepairs.from_directory(session=session, directory=masks, model=registered)
+        items = served_items(session=session)
+        plain = embed_served(session=session, items=items, embedder=embedder)
+        fixed = embed_served(session=session, items=items, embedder=embedder, repair=repairs)
+    row = items.ids.tolist().index(item_id)
+    assert not np.allclose(plain[row], fixed[row])  # the repaired photo's embedding
+    assert np.array_equal(np.delete(plain, row, axis=0), np.delete(fixed, row, axis=0))  # nothing else changed
+    built = build_index(db=shop.db, root=tmp_path / "plain", embedder=embedder)
+    assert built.item_count == len(items)
+    again = sync_index(db=shop.db, root=tmp_path / "plain", embedder=embedder, repair=repairs)
+    assert again.updated >= 1 and not again.full_rebuild  # a sync naming masks re-embeds those items
+
+    (masks / "no-such-item.png").write_bytes(_hole_file(h, w))
+    with shop.db.sessions() as session, pytest.raises(InvalidInputError, match="no-such-item"):
+        CatalogueRepairs.from_directory(session=session, directory=masks)
+    with shop.db.sessions() as session, pytest.raises(NotFoundError, match="does not exist"):
+        CatalogueRepairs.from_directory(session=session, directory=tmp_path / "nowhere")
+
+
+def test_a_photo_with_a_mask_is_repaired_before_the_recommendation(shop: Shop, registered: str) -> None:  # noqa: F811
+    keys: Keys = make_keys(shop, "-inpaint")
+    with client_for(shop) as client:
+        photo = client.get(f"/v1/items/{shop.top}/image").content
+        h, w = decode_photo(photo).shape[:2]
+        options = '{"category": "bottom", "k": 3, "designs": 1, "seed": 0, "user": "fan"}'
+        header = Keys.header(keys.writer)
+
+        def ask(mask: bytes | None) -> dict[str, object]:
+            files = {"image": ("top.jpg", photo, "image/jpeg")}
+            if mask is not None:
+                files["mask"] = ("mask.png", mask, "image/png")
+            response = client.post("/v1/recommendations:image", headers=header, data={"options": options},
+                                   files=files)  # fmt: skip
+            assert response.status_code == 200, response.text
+            return dict(response.json())
+
+        plain, masked = ask(None), ask(_hole_file(h, w))
+        assert len(masked["items"]) == 3  # type: ignore[arg-type]
+        designs = [client.get(str(a["designs"][0]["url"])).content for a in (plain, masked)]  # type: ignore[index]
+        assert designs[0] != designs[1]  # same seed, repaired query: another design
+        bad = client.post("/v1/recommendations:image", headers=header, data={"options": options},
+                          files={"image": ("top.jpg", photo, "image/jpeg"),
+                                 "mask": ("mask.png", _hole_file(h, w + 2), "image/png")})  # fmt: skip
+        assert bad.status_code == 422 and "mask is" in bad.json()["error"]["message"]
