@@ -24,7 +24,9 @@ class ApiSettings(Settings):
         default=5.0, ge=0, description="How often a published index version is looked for (0 in tests)."
     )
     api_torch_threads: int = Field(
-        default=1, ge=0, description="Torch threads of the API process (0: torch's default). One per request: "
+        default=1,
+        ge=0,
+        description="Torch threads of the API process (0: torch's default). One per request: "
         "concurrent requests already fill the cores, and idle-spinning intra-op threads stall when a core is busy.",
     )
     api_preload: bool = Field(
