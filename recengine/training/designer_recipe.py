@@ -37,7 +37,7 @@ from recengine.evaluation.image_metrics import diversity
 from recengine.evaluation.protocol_data import ProtocolData
 from recengine.nets.designer import Designer, compatibility_matching_loss, ralsgan_d_loss, ralsgan_g_loss
 from recengine.training.compatibility_recipe import Batch, CompatibilityRecipe
-from recengine.training.trainer import TrainConfig
+from recengine.training.trainer import TrainConfig, optimizer_step
 from recengine.viz import Tile, save_grid
 
 IntArray = NDArray[np.int64]
@@ -139,11 +139,7 @@ class DesignerRecipe:
         return to_tensor(self.images[items]).contiguous(memory_format=torch.channels_last)
 
     def _step(self, name: str, loss: torch.Tensor) -> float:
-        optimizer = self._optimizers[name]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        optimizer.step()
-        return loss.item()
+        return optimizer_step(self._optimizers[name], loss)
 
     def query_latents(self, x_query: torch.Tensor) -> torch.Tensor:
         """F(x_q) as the deployed designer sees the query (eval mode, no gradient)."""

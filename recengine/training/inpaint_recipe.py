@@ -47,7 +47,7 @@ from recengine.training.inpaint_losses import (
     style_loss,
     tv_loss,
 )
-from recengine.training.trainer import TrainConfig
+from recengine.training.trainer import TrainConfig, optimizer_step
 from recengine.viz import Tile, save_grid
 
 HOLE_GREY = 128  # how a hole is drawn in the sample grids' input column
@@ -127,11 +127,7 @@ class InpaintRecipe:
         return x.contiguous(memory_format=torch.channels_last)
 
     def _step(self, name: str, loss: torch.Tensor) -> float:
-        optimizer = self._optimizers[name]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        optimizer.step()
-        return loss.item()
+        return optimizer_step(self._optimizers[name], loss)
 
     def generator_losses(self, truth: torch.Tensor, mask: torch.Tensor, output: torch.Tensor,
                          comp: torch.Tensor) -> dict[str, torch.Tensor]:  # fmt: skip

@@ -79,6 +79,14 @@ class StepRecipe(Protocol):
     def checkpoint_extra(self) -> dict[str, Any]: ...
 
 
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+    """One step of a multi-optimiser recipe's ``train_step``: zero, backward, step; returns the loss value."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()  # type: ignore[no-untyped-call]
+    optimizer.step()
+    return loss.item()
+
+
 @dataclass
 class TrainResult:
     steps: int
