@@ -59,7 +59,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -74,6 +73,8 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 from sqlalchemy import select
+
+from recengine.demo.services import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = ("checkpoints/embedder-catalogue.pt", "checkpoints/designer-default-full.pt")
@@ -134,12 +135,6 @@ def prepare(data_dir: Path, catalogue: Path, limit: int | None, clock: Clock) ->
     return prepared
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def server(data_dir: Path, port: int, threads: int | None, clock: Clock) -> Iterator[subprocess.Popen[bytes]]:
     """``recengine serve`` on loopback, ready (``/readyz`` 200) when entered, stopped with SIGINT on exit;
@@ -151,22 +146,8 @@ def server(data_dir: Path, port: int, threads: int | None, clock: Clock) -> Iter
                             env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     try:
         start = time.perf_counter()
-        status, body = 0, ""
-        while time.perf_counter() - start < 900:
-            if proc.poll() is not None:
-                raise SystemExit(f"recengine serve exited ({proc.returncode}); see {data_dir / 'serve.log'}")
-            with contextlib.suppress(OSError):
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-                conn.request("GET", "/readyz")
-                response = conn.getresponse()
-                status, body = response.status, response.read().decode()
-                conn.close()
-                if status == 200:
-                    break
-            time.sleep(0.5)
-        else:
-            raise SystemExit(f"/readyz never answered 200 (last: {status} {body})")
-        clock(f"recengine serve ready on port {port} after {time.perf_counter() - start:.1f} s: {body}")
+        wait_ready(f"http://127.0.0.1:{port}", proc, data_dir / "serve.log", timeout_s=900)
+        clock(f"recengine serve ready on port {port} after {time.perf_counter() - start:.1f} s")
         yield proc
     finally:
         proc.send_signal(signal.SIGINT)

@@ -25,8 +25,8 @@ from recengine.api.schemas import (
 from recengine.api.state import ApiState
 from recengine.api.uploads import read_image
 from recengine.datasets.image_cache import prepare_image
-from recengine.inpainting.service import decode_photo, encode_png, read_mask
-from recengine.store.designs import load_design
+from recengine.inpainting.service import decode_photo, read_mask
+from recengine.store.designs import encode_png, load_design
 from recengine.store.items import item_ids
 
 router = APIRouter(tags=["recommendations"], responses={

@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from recengine.api.settings import ApiSettings
 from recengine.errors import ConfigurationError, NotFoundError, RecengineError
-from recengine.recommend.service import Recommender
+from recengine.recommend.service import Recommender, designer_version
 
 if TYPE_CHECKING:
     from recengine.inpainting.service import Inpainter
@@ -131,11 +131,16 @@ class ApiState:
             return self._inpainter
 
     def serving_model_version_id(self) -> int | None:
-        """The served designer's model version (whose θu recommendations use); None while none can be opened."""
+        """The served designer's model version (whose θu recommendations use), None when there is none. Read
+        from the database when the recommender is not open yet: a request must not wait for it to load."""
+        if self._recommender is not None:
+            return self._recommender.designer.model_version_id
         try:
-            return self.recommender().designer.model_version_id
-        except NotReadyError:
+            with self.db.sessions() as session:
+                version, _path = designer_version(session, self.settings.api_designer)
+        except NotFoundError:
             return None
+        return None if version is None else version.id
 
     def warm_up(self) -> None:
         """Open the database and the recommender now (the startup thread's work); failures are only logged."""

@@ -21,7 +21,8 @@ def inpaint(
                                                     "model (no database needed).")] = None,
 ) -> None:  # fmt: skip
     """Fill the white part of MASK in IMAGE with the (D)PConv inpainting model and write the result."""
-    from recengine.inpainting.service import Inpainter, decode_photo, encode_png, read_mask
+    from recengine.inpainting.service import Inpainter, decode_photo, read_mask
+    from recengine.store.designs import encode_png
 
     for path, what in ((image, "image"), (mask, "mask")):
         if not path.is_file():

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from recengine.datasets.image_cache import prepare_image
 from recengine.errors import InvalidInputError, NotFoundError
-from recengine.inpainting.service import Inpainter, decode_photo, encode_png, read_mask
+from recengine.inpainting.service import Inpainter, decode_photo, read_mask
+from recengine.store.designs import encode_png
 from recengine.store.models import Image, Item
 
 

@@ -37,12 +37,6 @@ def decode_photo(data: bytes) -> npt.NDArray[np.uint8]:
         raise InvalidInputError(f"not a readable image: {exc}") from exc
 
 
-def encode_png(pixels: npt.NDArray[np.uint8]) -> bytes:
-    out = io.BytesIO()
-    PILImage.fromarray(pixels).save(out, format="PNG")
-    return out.getvalue()
-
-
 def read_mask(data: bytes, size: tuple[int, int]) -> npt.NDArray[np.uint8]:
     """A mask file (white = hole, black = keep; the convention of inpainting tools) as (H, W) uint8, 1 = valid.
 

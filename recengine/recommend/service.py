@@ -108,7 +108,7 @@ def _newest_designer(session: Session) -> ModelVersion:
     return version
 
 
-def _designer_version(session: Session, designer: str | None) -> tuple[ModelVersion | None, Path]:
+def designer_version(session: Session, designer: str | None) -> tuple[ModelVersion | None, Path]:
     """The model version (if any) and the checkpoint file that ``designer`` (a name, a path or None) names."""
     if designer is None:
         version: ModelVersion | None = _newest_designer(session)
@@ -132,7 +132,7 @@ def resolve_designer(*, session: Session, designer: str | None = None) -> Loaded
 
     A checkpoint file that is registered under some name is found by its sha256, so its θu rows still apply.
     """
-    version, path = _designer_version(session, designer)
+    version, path = designer_version(session, designer)
     sha = file_sha256(path)
     if version is None:
         same_file = ModelVersion.family == "designer", ModelVersion.checkpoint_sha256 == sha
