@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 
 from recengine.cli import app
 from recengine.datasets.importers.myntra import import_myntra
+from recengine.embedding.train import SHIPPED_EMBEDDER
 from recengine.errors import InvalidInputError
-from recengine.inpainting.train import SHIPPED_EMBEDDER, load_inpainting, train_inpainting
+from recengine.inpainting.train import load_inpainting, train_inpainting
 from recengine.nets.embedder import EmbedderConfig, EmbedderNet
 from recengine.nets.inpainting import InpaintConfig, InpaintingModel
 from recengine.nets.vgg import VGG16Features

@@ -47,6 +47,10 @@ def compatibility(
     lr: Annotated[float, typer.Option(help="Adam learning rate of F and M.")] = 2e-4,
     eval_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    user_lr: Annotated[float, typer.Option(help="Adam learning rate of θu (and of the discrete labels).")] = 5e-2,
+    init_encoder: Annotated[
+        str, typer.Option(help="Where F starts: auto, none, embedder, embedder:PATH or vgg16:PATH (torchvision).")
+    ] = "auto",
     resume: Annotated[bool, typer.Option(help="Continue from this variant's checkpoint.")] = False,
     background: Background = False,
 ) -> None:
@@ -54,7 +58,8 @@ def compatibility(
     if variant not in VARIANTS:
         raise typer.BadParameter(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     params = {"family": "compatibility", "variant": variant, "dataset": dataset, "steps": steps,
-              "batch_size": batch_size, "lr": lr, "eval_every": eval_every, "seed": seed, "resume": resume}  # fmt: skip
+              "batch_size": batch_size, "lr": lr, "eval_every": eval_every, "seed": seed, "resume": resume,
+              "user_lr": user_lr, "init_encoder": init_encoder}  # fmt: skip
     _train(params, f"compatibility/{variant}", background)
 
 

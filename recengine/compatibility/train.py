@@ -11,11 +11,13 @@ from numpy.typing import NDArray
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from recengine.compatibility.warm_start import warm_start
 from recengine.datasets.image_cache import load_image_cache
+from recengine.embedding.train import default_embedder_checkpoint
 from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel, UserMode
 from recengine.store.models import ModelVersion, UserPreference
-from recengine.training.compatibility_recipe import CompatibilityRecipe
+from recengine.training.compatibility_recipe import DEFAULT_USER_LR, CompatibilityRecipe
 from recengine.training.trainer import Progress, TrainConfig, Trainer, TrainResult
 
 #: Variant name -> user mode (the seed's Table 2 rows).
@@ -54,8 +56,13 @@ def write_preferences(*, session: Session, model: CompatibilityModel, model_vers
 
 def train_compatibility(*, session: Session, dataset: str, variant: str, images_dir: Path, checkpoint_dir: Path,
                         train: TrainConfig, config: CompatibilityConfig | None = None,
-                        progress: Progress | None = None, resume: bool = False) -> TrainedModel:  # fmt: skip
-    """Train ``variant`` (see :data:`VARIANTS`) on ``dataset``; the caller's transaction records the result."""
+                        progress: Progress | None = None, resume: bool = False,
+                        init_encoder: str = "none", user_lr: float = DEFAULT_USER_LR) -> TrainedModel:  # fmt: skip
+    """Train ``variant`` (see :data:`VARIANTS`) on ``dataset``; the caller's transaction records the result.
+
+    ``init_encoder`` says where F's weights start (:mod:`recengine.compatibility.warm_start`); a resumed run
+    continues from its checkpoint whatever it says.
+    """
     torch.manual_seed(train.seed)
     data = load_protocol_data(session=session, dataset=dataset)
     rows = joint_user_rows(data)
@@ -63,9 +70,10 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
     model_config = CompatibilityConfig(**{**base.as_dict(), "user_mode": VARIANTS[variant],
                                           "n_users": int((rows >= 0).sum())})  # fmt: skip
     model = CompatibilityModel(model_config)
+    initial = warm_start(model, init_encoder, default_embedder=default_embedder_checkpoint(session))
     images = load_image_cache(session=session, item_ids=data.item_ids, size=model_config.image_size,
                               cache_dir=images_dir)  # fmt: skip
-    recipe = CompatibilityRecipe(model, data, images, rows, seed=train.seed)
+    recipe = CompatibilityRecipe(model, data, images, rows, seed=train.seed, user_lr=user_lr)
     path = checkpoint_dir / f"compatibility-{dataset}-{variant}.pt"
     trainer = Trainer(recipe, train, checkpoint=path, progress=progress)
     if resume:
@@ -77,7 +85,8 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
     if version is None:
         version = ModelVersion(family="compatibility", name=name)
         session.add(version)
-    version.config = {"model": model_config.as_dict(), "train": train.as_dict(), "dataset": dataset}
+    version.config = {"model": model_config.as_dict(), "train": train.as_dict(), "dataset": dataset,
+                      "init_encoder": initial, "user_lr": user_lr}  # fmt: skip
     version.metrics = result.metrics
     version.checkpoint_path, version.checkpoint_sha256 = str(path), result.sha256
     session.flush()

@@ -18,6 +18,17 @@ from recengine.training.trainer import Progress, TrainConfig, Trainer, TrainResu
 
 #: Item columns the heads learn.
 LABELS = ("article_type", "colour", "gender", "usage")
+#: The shipped catalogue network: the fallback when none is registered (a source checkout).
+SHIPPED_EMBEDDER = Path(__file__).resolve().parents[2] / "checkpoints" / "embedder-catalogue.pt"
+
+
+def default_embedder_checkpoint(session: Session) -> Path | None:
+    """The newest registered catalogue embedder's file, else the shipped one, else None."""
+    newest = ModelVersion.created_at.desc(), ModelVersion.id.desc()
+    version = session.scalar(select(ModelVersion).where(ModelVersion.family == "embedder").order_by(*newest))
+    if version is not None and version.checkpoint_path and Path(version.checkpoint_path).exists():
+        return Path(version.checkpoint_path)
+    return SHIPPED_EMBEDDER if SHIPPED_EMBEDDER.exists() else None
 
 
 def train_embedder(*, session: Session, images_dir: Path, checkpoint_dir: Path, train: TrainConfig,

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from recengine.compatibility.train import TrainedModel
 from recengine.datasets.image_cache import load_image_cache
 from recengine.embedding.catalogue import served_items
+from recengine.embedding.train import default_embedder_checkpoint
 from recengine.errors import InvalidInputError
 from recengine.nets.inpainting import InpaintConfig, InpaintingModel
 from recengine.nets.registry import create_generator
@@ -32,19 +33,8 @@ from recengine.training.trainer import Progress, TrainConfig, Trainer
 VARIANTS = ("dpconv", "pconv")
 #: Outfit slots that are garments (the seed's clothing categories).
 CLOTHING = ("top", "bottom", "all-body", "outerwear")
-#: The shipped catalogue network, the feature network's fallback when none is registered (a source checkout).
-SHIPPED_EMBEDDER = Path(__file__).resolve().parents[2] / "checkpoints" / "embedder-catalogue.pt"
 #: The seed's Adam betas for G and D (Sec. 4.1); the CLI passes them in its TrainConfig.
 BETAS = (0.5, 0.9)
-
-
-def default_embedder_checkpoint(session: Session) -> Path | None:
-    """The newest registered catalogue embedder's file, else the shipped one, else None."""
-    newest = ModelVersion.created_at.desc(), ModelVersion.id.desc()
-    version = session.scalar(select(ModelVersion).where(ModelVersion.family == "embedder").order_by(*newest))
-    if version is not None and version.checkpoint_path and Path(version.checkpoint_path).exists():
-        return Path(version.checkpoint_path)
-    return SHIPPED_EMBEDDER if SHIPPED_EMBEDDER.exists() else None
 
 
 def load_inpainting(path: Path) -> InpaintingModel:

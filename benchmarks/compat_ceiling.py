@@ -1,0 +1,158 @@
+"""What limits the compatibility model's Recall@10 on the simulated users: seeing the garments, or the model?
+
+Rebuilds the default dataset in a scratch database (as ``compat_eval``) and, on the test questions of the 700
+joint users (Recall@10 of the true bottom among every catalogue bottom, personalised FITB):
+
+1. the simulation oracle (``recengine/evaluation/oracle.py``: the simulator's true tastes and stylist rules, a
+   reference that reads the hidden truth), and its taste part alone;
+2. implicit ALS (the baselines' settings);
+3. the seed's model — F's fully connected layers, M and θu, Eq. 10 with the in-batch Eq. 6/7 negatives of the
+   default recipe (``CompatibilityRecipe``, default θu learning rate) — trained for ``--steps`` on fixed
+   per-item inputs in place of F's convolutional stack:
+   * ``attributes``: each item's true catalogue labels, one-hot (colour, article type, usage, season, gender):
+     what the simulated tastes and rules are made of, i.e. perfect perception;
+   * ``photos``: the catalogue network's conv features of the item's photo (F's warm start), frozen.
+
+If ``attributes`` clears ALS while ``photos`` does not, the structure and loss of the seed are able to, and what
+is missing is reading those labels from 64×64 pixels.
+
+    .venv/bin/python -m benchmarks.compat_ceiling [--steps 10000] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from sqlalchemy.orm import Session
+from torch import nn
+
+from benchmarks._common import IMAGE_CACHE, build_default_dataset, scratch_database
+from recengine.compatibility.scoring import CompatibilityScorer
+from recengine.compatibility.train import joint_user_rows
+from recengine.datasets.image_cache import load_image_cache, to_tensor
+from recengine.datasets.outfits import CatalogueArrays, SimulationParams
+from recengine.evaluation.baselines import fit_cf
+from recengine.evaluation.oracle import SimulationOracle
+from recengine.evaluation.protocol import Questions, build_questions, evaluate
+from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
+from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
+from recengine.preferences.cf import CFConfig
+from recengine.training.checkpoints import load_checkpoint
+from recengine.training.compatibility_recipe import CompatibilityRecipe
+from recengine.training.trainer import TrainConfig, Trainer
+
+#: F's conv stack ends in (64, 2, 2) = 256 values at the default sizes: the inputs take that shape.
+INPUT_SHAPE = (64, 2, 2)
+
+
+class FixedInputRecipe(CompatibilityRecipe):
+    """The default recipe with each item's fixed input (and its mirror image's) in place of its pixels."""
+
+    def __init__(self, inputs: tuple[torch.Tensor, torch.Tensor], *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.inputs = inputs
+
+    def _pixels(self, items: torch.Tensor, flip: torch.Tensor | None = None) -> torch.Tensor:
+        plain, mirrored = self.inputs
+        if flip is None:
+            return plain[items]
+        return torch.where(flip[:, None, None, None], mirrored[items], plain[items])
+
+    def evaluate(self) -> dict[str, float]:
+        return {}
+
+
+def attribute_inputs(catalogue: CatalogueArrays) -> torch.Tensor:
+    codes = (catalogue.colour, catalogue.article, catalogue.usage, catalogue.season, catalogue.gender)
+    onehot = np.concatenate([np.eye(int(c.max()) + 1, dtype=np.float32)[c] for c in codes], axis=1)
+    size = int(np.prod(INPUT_SHAPE))
+    if onehot.shape[1] > size:
+        raise SystemExit(f"{onehot.shape[1]} attribute columns do not fit F's {size} inputs")
+    padded = np.zeros((len(onehot), size), dtype=np.float32)
+    padded[:, : onehot.shape[1]] = onehot
+    return torch.from_numpy(padded).view(-1, *INPUT_SHAPE)
+
+
+@torch.no_grad()
+def photo_inputs(embedder: Path, images: NDArray[np.uint8]) -> tuple[torch.Tensor, torch.Tensor]:
+    model = CompatibilityModel(CompatibilityConfig())
+    state = load_checkpoint(embedder, family="embedder")["state_dict"]
+    model.encoder.load_state_dict({k: v for k, v in state.items() if k.startswith("features.")}, strict=False)
+    stack = model.encoder.features.eval()
+    out: list[list[torch.Tensor]] = [[], []]
+    for start in range(0, len(images), 1024):
+        x = to_tensor(np.ascontiguousarray(images[start : start + 1024]))
+        out[0].append(stack(x))
+        out[1].append(stack(x.flip(-1)))
+    return torch.cat(out[0]), torch.cat(out[1])
+
+
+def train_on_inputs(inputs: tuple[torch.Tensor, torch.Tensor], data: ProtocolData, images: NDArray[np.uint8],
+                    rows: NDArray[np.int64], steps: int, threads: int) -> CompatibilityModel:  # fmt: skip
+    torch.manual_seed(0)
+    model = CompatibilityModel(CompatibilityConfig(n_users=int((rows >= 0).sum())))
+    model.encoder.features = nn.Sequential()  # identity: the fixed inputs are what the conv stack would give
+    recipe = FixedInputRecipe(inputs, model, data, images, rows, seed=0)
+    Trainer(recipe, TrainConfig(steps=steps, batch_size=64, eval_every=steps, threads=threads)).fit()
+    return model.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--catalogue", type=Path, default=Path("../shared/data/myntra"))
+    parser.add_argument("--embedder", type=Path, default=Path("checkpoints/embedder-catalogue.pt"))
+    parser.add_argument("--steps", type=int, default=10000)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    with scratch_database() as engine:
+        built = build_default_dataset(engine, args.catalogue)
+        with Session(engine) as session:
+            data = load_protocol_data(session=session, dataset="default")
+            images = load_image_cache(session=session, item_ids=data.item_ids, size=64, cache_dir=IMAGE_CACHE)
+    if not np.array_equal(built.catalogue.item_ids, data.item_ids):
+        raise SystemExit("the protocol's items are not the simulated catalogue's")
+    rows = joint_user_rows(data)
+    questions = build_questions(data, part="test", seed=0)
+    keep = rows[questions.users] >= 0
+    joint = Questions(**{n: getattr(questions, n)[keep] for n in questions.__dataclass_fields__})
+    print(f"[{time.perf_counter() - start:.0f} s] dataset built; {len(joint)} test questions of joint users")
+
+    results: dict[str, dict[str, float]] = {}
+    params = SimulationParams(users=len(data.user_ids))
+    for name, parts in (("oracle", "both"), ("oracle_taste", "taste")):
+        oracle = SimulationOracle.fit(built.catalogue, params, len(data.user_ids), parts=parts)  # type: ignore[arg-type]
+        results[name] = evaluate(oracle, data, joint)
+    results["als"] = evaluate(fit_cf(data, CFConfig(model="als")), data, joint)
+    print(f"[{time.perf_counter() - start:.0f} s] oracle and ALS evaluated")
+    flat = attribute_inputs(built.catalogue)
+    for name, inputs in (("attributes", (flat, flat)), ("photos", photo_inputs(args.embedder, images))):
+        model = train_on_inputs(inputs, data, images, rows, args.steps, args.threads)
+        with torch.no_grad():
+            z = model.encoder(inputs[0])
+        results[name] = evaluate(CompatibilityScorer(model, z, rows), data, joint)
+        print(f"[{time.perf_counter() - start:.0f} s] model on {name} trained ({args.steps} steps) and evaluated")
+
+    print("| metric | " + " | ".join(results) + " |")
+    print("|---|" + "---:|" * len(results))
+    for metric in ("fitb", "pfitb", "recall10", "map10", "recall10_unseen"):
+        print(f"| {metric} | " + " | ".join(f"{r[metric]:.4f}" for r in results.values()) + " |")
+    r = results
+    print(f"total {time.perf_counter() - start:.0f} s")
+    print(
+        f"RESULT recall10_oracle={r['oracle']['recall10']:.4f} "
+        f"recall10_oracle_taste={r['oracle_taste']['recall10']:.4f} "
+        f"recall10_als={r['als']['recall10']:.4f} recall10_attributes={r['attributes']['recall10']:.4f} "
+        f"recall10_photos_frozen={r['photos']['recall10']:.4f} pfitb_attributes={r['attributes']['pfitb']:.4f} "
+        f"pfitb_photos_frozen={r['photos']['pfitb']:.4f} steps={args.steps}"
+    )
+
+
+if __name__ == "__main__":
+    main()
