@@ -30,6 +30,7 @@ RUN = {"steps": 3, "batch_size": 8, "eval_every": 3, "threads": 1}
 
 def test_parameters_are_checked_before_any_work() -> None:
     assert check_params({"family": "designer", "variant": "full", "lambda_fm_g": 0.1, "steps": 5}) == "designer"
+    assert check_params({"family": "compatibility", "init_encoder": "none", "user_lr": 0.05}) == "compatibility"
     with pytest.raises(InvalidInputError, match="unknown model family 'gan'"):
         check_params({"family": "gan"})
     with pytest.raises(InvalidInputError, match="unknown parameters for a compatibility training job: stepz"):
@@ -53,13 +54,19 @@ def worker(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def test_worker_trains_a_compatibility_model_then_a_designer_from_it(engine: Engine, worker: WorkerHandle) -> None:
-    compat = {"family": "compatibility", "variant": "full", "dataset": "trainjob", "config": TINY.as_dict(), **RUN}
+    # "auto": the shipped catalogue network does not fit this tiny F, so F starts from scratch, and says so.
+    compat = {"family": "compatibility", "variant": "full", "dataset": "trainjob", "config": TINY.as_dict(),
+              "init_encoder": "auto", "user_lr": 0.02, **RUN}  # fmt: skip
     job = submit_job(db=worker.db, kind="train", params=compat, task=worker.app)
     done = worker.wait_for_job(job.id, timeout_s=240)
     assert done.status == "succeeded", (done.error, worker.log_tail())
     assert done.progress == 1.0 and done.result is not None and "valid_fitb" in done.result["metrics"]
     checkpoint = Path(done.result["checkpoint"])
     assert checkpoint.exists()
+    with Session(engine) as session:
+        compat_version = session.get(ModelVersion, done.result["model_version_id"])
+        assert compat_version is not None
+        assert compat_version.config["init_encoder"] is None and compat_version.config["user_lr"] == 0.02
 
     config = dataclasses.asdict(dataclasses.replace(TINY_DESIGNER, compatibility=TINY))
     designer = {"family": "designer", "variant": "full", "dataset": "trainjob", "config": config,
