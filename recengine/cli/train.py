@@ -47,10 +47,10 @@ def compatibility(
     lr: Annotated[float, typer.Option(help="Adam learning rate of F and M.")] = 2e-4,
     eval_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
-    user_lr: Annotated[float, typer.Option(help="Adam learning rate of θu (and of the discrete labels).")] = 5e-2,
+    user_lr: Annotated[float, typer.Option(help="Adam learning rate of θu (and of the discrete labels).")] = 1e-2,
     init_encoder: Annotated[
-        str, typer.Option(help="Where F starts: auto, none, embedder, embedder:PATH or vgg16:PATH (torchvision).")
-    ] = "auto",
+        str, typer.Option(help="Where F starts: none (the seed), auto, embedder, embedder:PATH or vgg16:PATH.")
+    ] = "none",
     resume: Annotated[bool, typer.Option(help="Continue from this variant's checkpoint.")] = False,
     background: Background = False,
 ) -> None:

@@ -9,7 +9,8 @@ the rest of F, M and θu start as usual. Measured in ``docs/decisions.md``.
 
 Specs (the same words as the inpainting feature network): ``none``; ``embedder`` (the newest registered
 catalogue network, else the shipped one); ``embedder:PATH``; ``vgg16:PATH``; ``auto`` (``embedder`` when one
-exists and fits the configuration, else ``none``: what the CLI does by default, recorded with the model).
+exists and fits the configuration, else ``none``). The CLI's default is ``none``, the seed's start, with which
+the shipped checkpoints were trained; what was loaded is recorded with the model version.
 """
 
 from __future__ import annotations

@@ -29,8 +29,8 @@ from recengine.evaluation.protocol_data import ProtocolData
 from recengine.nets.compatibility import CompatibilityModel
 
 IntArray = NDArray[np.int64]
-#: θu's Adam learning rate: each row sees ~1/700 of the batches (measured against 1e-2 in docs/decisions.md).
-DEFAULT_USER_LR = 5e-2
+#: θu's Adam learning rate: each row sees ~1/700 of the batches (5e-2 measured in docs/decisions.md).
+DEFAULT_USER_LR = 1e-2
 
 
 @dataclass
