@@ -22,6 +22,7 @@ is missing is reading those labels from 64×64 pixels.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from torch import nn
 from benchmarks._common import IMAGE_CACHE, build_default_dataset, scratch_database
 from recengine.compatibility.scoring import CompatibilityScorer
 from recengine.compatibility.train import joint_user_rows
+from recengine.compatibility.warm_start import warm_start
 from recengine.datasets.image_cache import load_image_cache, to_tensor
 from recengine.datasets.outfits import CatalogueArrays, SimulationParams
 from recengine.evaluation.baselines import fit_cf
@@ -42,7 +44,6 @@ from recengine.evaluation.protocol import Questions, build_questions, evaluate
 from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
 from recengine.preferences.cf import CFConfig
-from recengine.training.checkpoints import load_checkpoint
 from recengine.training.compatibility_recipe import CompatibilityRecipe
 from recengine.training.trainer import TrainConfig, Trainer
 
@@ -81,8 +82,7 @@ def attribute_inputs(catalogue: CatalogueArrays) -> torch.Tensor:
 @torch.no_grad()
 def photo_inputs(embedder: Path, images: NDArray[np.uint8]) -> tuple[torch.Tensor, torch.Tensor]:
     model = CompatibilityModel(CompatibilityConfig())
-    state = load_checkpoint(embedder, family="embedder")["state_dict"]
-    model.encoder.load_state_dict({k: v for k, v in state.items() if k.startswith("features.")}, strict=False)
+    warm_start(model, f"embedder:{embedder}", default_embedder=None)  # F's warm start; only its conv stack is used
     stack = model.encoder.features.eval()
     out: list[list[torch.Tensor]] = [[], []]
     for start in range(0, len(images), 1024):
@@ -126,9 +126,9 @@ def main() -> None:
 
     results: dict[str, dict[str, float]] = {}
     params = SimulationParams(users=len(data.user_ids))
-    for name, parts in (("oracle", "both"), ("oracle_taste", "taste")):
-        oracle = SimulationOracle.fit(built.catalogue, params, len(data.user_ids), parts=parts)  # type: ignore[arg-type]
-        results[name] = evaluate(oracle, data, joint)
+    oracle = SimulationOracle.fit(built.catalogue, params, len(data.user_ids))
+    results["oracle"] = evaluate(oracle, data, joint)
+    results["oracle_taste"] = evaluate(dataclasses.replace(oracle, parts="taste"), data, joint)
     results["als"] = evaluate(fit_cf(data, CFConfig(model="als")), data, joint)
     print(f"[{time.perf_counter() - start:.0f} s] oracle and ALS evaluated")
     flat = attribute_inputs(built.catalogue)

@@ -23,7 +23,7 @@ import torch
 from recengine.errors import InvalidInputError
 from recengine.nets.compatibility import CompatibilityModel
 from recengine.nets.vgg import VGG16Features
-from recengine.training.checkpoints import file_sha256, load_checkpoint
+from recengine.training.checkpoints import file_sha256, load_checkpoint, network_file
 
 SPECS = ("none", "auto", "embedder", "embedder:PATH", "vgg16:PATH")
 
@@ -60,18 +60,12 @@ def warm_start(model: CompatibilityModel, spec: str, *, default_embedder: Path |
         return None
     if kind not in ("auto", "embedder", "vgg16") or (kind == "auto" and where):
         raise InvalidInputError(f"unknown encoder initialisation {spec!r}; use one of {', '.join(SPECS)}")
-    if kind == "vgg16":
-        if not where:
-            raise InvalidInputError("vgg16 needs its weights: vgg16:/path/to/vgg16.pth (torchvision format)")
-        path = Path(where).expanduser()
-        tensors = _vgg16_tensors(path)
-    else:
-        path = Path(where).expanduser() if where else default_embedder  # type: ignore[assignment]
-        if path is None:
-            if kind == "auto":
-                return None
-            raise InvalidInputError("no catalogue network registered or shipped; pass embedder:PATH or none")
-        tensors = _embedder_tensors(path)
+    path = network_file(kind, where, default_embedder)
+    if path is None:
+        if kind == "auto":
+            return None
+        raise InvalidInputError("no catalogue network registered or shipped; pass embedder:PATH or none")
+    tensors = _vgg16_tensors(path) if kind == "vgg16" else _embedder_tensors(path)
     taken = matching(model, tensors)
     convs = [k for k in tensors if k.startswith("features.")]
     if len([k for k in taken if k.startswith("features.")]) < len(convs) or not convs:

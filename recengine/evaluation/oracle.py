@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from recengine.datasets.outfits import rules
 from recengine.datasets.outfits.composer import CatalogueArrays
-from recengine.datasets.outfits.users import SimulationParams, sample_taste
+from recengine.datasets.outfits.users import SimulationParams, Taste, sample_taste
 from recengine.errors import InvalidInputError
 
 FloatArray = NDArray[np.float64]
@@ -32,11 +32,7 @@ class SimulationOracle:
     """See the module docstring. Item indices are the catalogue's (= :class:`ProtocolData`'s) indices."""
 
     catalogue: CatalogueArrays
-    colour: FloatArray  # (U, C) each user's colour preference
-    usage: FloatArray  # (U, len(USAGES))
-    article: FloatArray  # (U, A)
-    strength: FloatArray  # (U,)
-    allowed: NDArray[np.bool_]  # (U, I) items of the user's gender (and unisex)
+    tastes: tuple[Taste, ...]  # the simulated users' tastes, in user order
     sharpness: float
     parts: Parts = "both"
 
@@ -46,28 +42,17 @@ class SimulationOracle:
         """Re-draw the first ``n_users`` users' tastes exactly as the simulation did (same seed, same order)."""
         if parts not in ("both", "taste", "rules"):
             raise InvalidInputError(f"parts must be both, taste or rules, got {parts!r}")
-        tastes = [sample_taste(np.random.default_rng([params.seed, i]), catalogue, params) for i in range(n_users)]
-        return cls(
-            catalogue=catalogue,
-            colour=np.stack([t.colour for t in tastes]),
-            usage=np.stack([t.usage for t in tastes]),
-            article=np.stack([t.article for t in tastes]),
-            strength=np.asarray([t.strength for t in tastes]),
-            allowed=np.stack([catalogue.gender_mask(t.gender) for t in tastes]),
-            sharpness=params.sharpness,
-            parts=parts,
-        )
+        tastes = tuple(sample_taste(np.random.default_rng([params.seed, i]), catalogue, params)
+                       for i in range(n_users))  # fmt: skip
+        return cls(catalogue=catalogue, tastes=tastes, sharpness=params.sharpness, parts=parts)
 
     def log_taste(self, users: IntArray, candidates: IntArray) -> FloatArray:
         """log w_u(c) for ``users`` (B,) and ``candidates`` (B, C)."""
-        cat, u = self.catalogue, users[:, None]
-        log_w = (
-            np.log(self.colour[u, cat.colour[candidates]] * self.colour.shape[1])
-            + np.log(self.usage[u, cat.usage[candidates]] * self.usage.shape[1])
-            + np.log(self.article[u, cat.article[candidates]] * self.article.shape[1])
-        )
-        out: FloatArray = np.where(self.allowed[u, candidates], self.strength[u] * log_w, np.log(_FLOOR))
-        return out
+        out = np.empty(candidates.shape)
+        for user in np.unique(users).tolist():
+            rows = users == user
+            out[rows] = self.tastes[user].log_item_weights(self.catalogue, candidates[rows])
+        return np.maximum(out, np.log(_FLOOR))
 
     def log_rules(self, queries: IntArray, candidates: IntArray) -> FloatArray:
         """sharpness · log pair(q, c) for ``queries`` (B,) and ``candidates`` (B, C)."""

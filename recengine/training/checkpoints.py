@@ -41,6 +41,20 @@ def load_checkpoint(path: Path, *, family: str | None = None) -> dict[str, Any]:
     return payload
 
 
+def network_file(kind: str, where: str, default_embedder: Path | None) -> Path | None:
+    """The file a pretrained-network spec ``kind[:where]`` (``embedder[:PATH]``, ``vgg16:PATH``) names: ``where``
+    when given, else for ``embedder`` the default catalogue network (None when there is none).
+
+    Raises:
+        InvalidInputError: ``vgg16`` without its weights file.
+    """
+    if where:
+        return Path(where).expanduser()
+    if kind == "vgg16":
+        raise InvalidInputError("vgg16 needs its weights: vgg16:/path/to/vgg16.pth (torchvision format)")
+    return default_embedder
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:

@@ -27,7 +27,7 @@ from torch import nn
 from recengine.errors import InvalidInputError
 from recengine.nets.embedder import EmbedderConfig, EmbedderNet
 from recengine.nets.vgg import VGG16Features
-from recengine.training.checkpoints import file_sha256, load_checkpoint
+from recengine.training.checkpoints import file_sha256, load_checkpoint, network_file
 
 FEATURE_KINDS = ("embedder", "vgg16")
 
@@ -152,15 +152,12 @@ def load_feature_net(spec: str, *, default_embedder: Path | None = None) -> tupl
     kind, _, where = spec.partition(":")
     if kind not in FEATURE_KINDS:
         raise InvalidInputError(f"unknown feature network {spec!r}; use embedder[:PATH] or vgg16:PATH")
+    path = network_file(kind, where, default_embedder)
+    if path is None:
+        raise InvalidInputError("no catalogue embedder to use as the feature network; pass embedder:PATH")
     if kind == "vgg16":
-        if not where:
-            raise InvalidInputError("vgg16 needs its weights: vgg16:/path/to/vgg16.pth (torchvision format)")
-        path = Path(where).expanduser()
         net: nn.Module = VGG16Features(pools=3).load_torchvision(path)
     else:
-        if not where and default_embedder is None:
-            raise InvalidInputError("no catalogue embedder to use as the feature network; pass embedder:PATH")
-        path = Path(where).expanduser() if where else default_embedder  # type: ignore[assignment]
         payload = load_checkpoint(path, family="embedder")
         embedder = EmbedderNet(EmbedderConfig.from_dict(dict(payload["config"])))
         embedder.load_state_dict(payload["state_dict"])

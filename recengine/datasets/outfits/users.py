@@ -71,12 +71,17 @@ class Taste:
 
     def item_weights(self, catalogue: CatalogueArrays) -> NDArray[np.float64]:
         """(N,) w_u(i) of the module docstring."""
+        return np.exp(self.log_item_weights(catalogue))
+
+    def log_item_weights(self, catalogue: CatalogueArrays, items: IntArray | None = None) -> NDArray[np.float64]:
+        """log w_u(i) of ``items`` (catalogue indices, any shape; every item when None), -inf where w_u is 0."""
+        index = np.arange(len(catalogue)) if items is None else items
         log_w = (
-            np.log(self.colour[catalogue.colour] * len(self.colour))
-            + np.log(self.usage[catalogue.usage] * len(self.usage))
-            + np.log(self.article[catalogue.article] * len(self.article))
+            np.log(self.colour[catalogue.colour[index]] * len(self.colour))
+            + np.log(self.usage[catalogue.usage[index]] * len(self.usage))
+            + np.log(self.article[catalogue.article[index]] * len(self.article))
         )
-        return np.where(catalogue.gender_mask(self.gender), np.exp(self.strength * log_w), 0.0)
+        return np.where(catalogue.gender_mask(self.gender)[index], self.strength * log_w, -np.inf)
 
     def summary(self, catalogue: CatalogueArrays, top: int = 3) -> dict[str, Any]:
         """The user's strongest preferences, readable, for the users table."""
