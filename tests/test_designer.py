@@ -358,6 +358,16 @@ def test_trainer_saves_every_optimiser_resumes_and_draws_samples(tmp_path: Path)
         torch.testing.assert_close(loaded.design(users, z, 2, torch.Generator().manual_seed(1)), expected)
     export_checkpoint(path, tmp_path / "ship.pt")
     assert "optimizers" not in load_checkpoint(tmp_path / "ship.pt")["extra"]
+    # A shipped (exported) file resumes too: its weights and step, with fresh optimisers.
+    again = toy_recipe(seed=9, samples=samples)
+    trainer = Trainer(again, dataclasses.replace(config, steps=7), checkpoint=tmp_path / "ship.pt")
+    assert trainer.resume() and trainer.step == 6
+    for key, tensor in loaded.state_dict().items():
+        assert torch.equal(again.model.state_dict()[key], tensor), key
+    assert trainer.fit().steps == 7
+    g_steps = {int(s["step"]) for s in load_checkpoint(tmp_path / "ship.pt")["extra"]["optimizers"]["generator"]
+               ["state"].values()}  # fmt: skip
+    assert g_steps == {1}
 
 
 def test_resuming_with_other_optimisers_is_refused(tmp_path: Path) -> None:

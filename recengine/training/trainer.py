@@ -127,6 +127,12 @@ class Trainer:
         return {"optimizer": self.optimizer.state_dict()}
 
     def _load_optimizer_state(self, extra: dict[str, Any]) -> None:
+        if "optimizers" not in extra and "optimizer" not in extra:
+            # An exported checkpoint (the shipped ones) keeps the weights only: continuing from it is a
+            # fine-tune whose Adam moments start again from zero, which is all the file can give.
+            _log.warning("%s holds no optimiser state (an exported checkpoint): the optimisers start afresh",
+                         self.checkpoint)  # fmt: skip
+            return
         if isinstance(self.recipe, StepRecipe):
             states = extra["optimizers"]
             if set(states) != set(self.optimizers):
