@@ -17,8 +17,10 @@ then in one run:
    top, true item = bottom; 2,000, ``--quick`` 200): Recall@10 of the true bottom among every catalogue bottom,
    the query excluded, for design-and-retrieve, exhaustive scoring (and their ratio), visual similarity (the
    embedder's nearest bottoms to the query's own vector) and implicit ALS (``fit_cf``, the baselines'
-   settings); 5-candidate retrieval accuracy of the designs (true bottom + 4 random bottoms; the candidate
-   most similar to any design is picked; chance 0.2). See ``recengine/evaluation/design_retrieval.py``.
+   settings); what the designs add: the same re-rank on as many random bottoms, and on as many of the query's
+   own look-alikes, as the designs found (``recall10_random``, ``recall10_query_look``); 5-candidate retrieval
+   accuracy of the designs (true bottom + 4 random bottoms; the candidate most similar to any design is picked;
+   chance 0.2). See ``recengine/evaluation/design_retrieval.py``.
 
 Threads: torch's and FAISS's defaults (printed), unless ``--threads`` sets both.
 
@@ -254,7 +256,7 @@ def main() -> None:
     bottoms = ids[categories == CATEGORY]
     candidates = acc5_candidates(eval_questions.targets, bottoms, fitb=ids[questions.fitb[picks]], seed=0)
     result = evaluate_design_retrieval(retriever, eval_questions, item_vectors, candidates, category=CATEGORY, k=K,
-                                       n_designs=N_DESIGNS, seed=0)  # fmt: skip
+                                       n_designs=N_DESIGNS, seed=0, references=True)  # fmt: skip
     sweep: dict[int, float] = {}
     for per_design in args.sweep:
         retriever.per_design = per_design
@@ -295,10 +297,14 @@ def main() -> None:
     print("| method | recall@10 |\n|---|---:|")
     for name, value in (("design-and-retrieve", recall), ("exhaustive personalised scoring", exhaustive_recall),
                         ("visual similarity to the query", float(visual.mean())),
+                        ("re-rank of as many random bottoms as the designs found", result.random_recall),
+                        ("re-rank of as many of the query's look-alikes", result.query_look_recall),
                         ("implicit ALS (64 f, 15 it)", float(als_hits.mean())),
                         ("chance", K / len(bottoms))):  # fmt: skip
         print(f"| {name} | {value:.4f} |")
-    print(f"recall10_ratio (design-and-retrieve / exhaustive) = {ratio:.3f} with {PER_DESIGN} neighbours per design")
+    found = result.candidates if result.candidates is not None else np.zeros(1)
+    print(f"recall10_ratio (design-and-retrieve / exhaustive) = {ratio:.3f} with {PER_DESIGN} neighbours per design "
+          f"({np.mean(found):.0f} distinct candidates per call on average)")  # fmt: skip
     for per_design, value in sweep.items():
         share = value / exhaustive_recall if exhaustive_recall > 0 else float("nan")
         print(f"  with {per_design} neighbours per design: recall@10 {value:.4f}, ratio {share:.3f}")
@@ -311,7 +317,8 @@ def main() -> None:
         f"p50_ms_1m={big.p('recommend', 50):.1f} exhaustive_p50_ms_1m={big.p('exhaustive', 50):.1f} "
         f"speedup_1m={big.speedup:.2f} recall10={recall:.4f} recall10_exhaustive={exhaustive_recall:.4f} "
         f"recall10_ratio={ratio:.3f} retrieval_acc5={acc5:.4f} "
-        f"recall10_visual={float(visual.mean()):.4f} recall10_als={float(als_hits.mean()):.4f}"
+        f"recall10_visual={float(visual.mean()):.4f} recall10_als={float(als_hits.mean()):.4f} "
+        f"recall10_random={result.random_recall:.4f} recall10_query_look={result.query_look_recall:.4f}"
     )
 
 

@@ -59,10 +59,11 @@ class World:
         image: np.ndarray = self.pixels[int(np.searchsorted(self.ids, item_id))]
         return image
 
-    def evaluate(self, *, n_designs: int, seed: int = 0, exhaustive: bool = True) -> DesignRetrievalResult:
+    def evaluate(self, *, n_designs: int, seed: int = 0, exhaustive: bool = True,
+                 references: bool = False) -> DesignRetrievalResult:  # fmt: skip
         return evaluate_design_retrieval(self.retriever, self.questions, self.vectors, self.candidates,
                                          category="bottom", k=10, n_designs=n_designs, seed=seed,
-                                         exhaustive=exhaustive)  # fmt: skip
+                                         exhaustive=exhaustive, references=references)  # fmt: skip
 
 
 def oracle(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,6 +98,32 @@ def test_a_random_designer_is_near_chance_and_searching_everything_equals_exhaus
     assert result.exhaustive_hits is not None and np.array_equal(result.hits, result.exhaustive_hits)
     again = world.evaluate(n_designs=2, seed=3)
     assert np.array_equal(result.acc5, again.acc5)  # seeded
+
+
+def test_references_rerank_as_many_random_or_look_alike_items_as_the_designs_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World(designer(), per_design=5)
+    oracle(world, monkeypatch)
+    result = world.evaluate(n_designs=2, exhaustive=False, references=True)
+    assert result.candidates is not None and (result.candidates == 10).all()  # two identical designs, k each
+    assert result.recall == 1.0  # the designs find the truth; 10 random or look-alike items of 100 seldom hold it
+    assert result.random_recall < 0.25 and result.query_look_recall < 0.25
+    plain = World(designer(seed=2), per_design=5)
+    first, second = (plain.evaluate(n_designs=2, exhaustive=False, references=True) for _ in range(2))
+    assert np.array_equal(first.random_hits, second.random_hits)  # seeded
+    everything = World(designer(seed=1), per_design=N_BOTTOMS).evaluate(n_designs=1, references=True)
+    # as many candidates as the category holds: every reference re-ranks the whole category, i.e. exhaustive
+    assert everything.exhaustive_hits is not None
+    assert np.array_equal(everything.random_hits, everything.exhaustive_hits)
+    assert np.array_equal(everything.query_look_hits, everything.exhaustive_hits)
+    assert np.isnan(plain.evaluate(n_designs=1, exhaustive=False).random_recall)
+
+
+def test_rerank_refuses_repeated_candidates() -> None:
+    world = World(designer(), per_design=5)
+    with pytest.raises(InvalidInputError, match="distinct"):
+        world.retriever.rerank(query=world.pixels[0], theta=None, candidates=[2000, 2000])
 
 
 def test_candidates_hold_the_truth_first_and_distinct_bottoms() -> None:

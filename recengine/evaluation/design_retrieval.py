@@ -8,6 +8,9 @@ For test questions (a user's θu, a query item, the true item of the target cate
   (c) visual similarity: the retrieval embedder's nearest items to the query's own embedding
   (:func:`visual_hits`), (d) any :class:`~recengine.evaluation.protocol.PairScorer` ranking the whole category,
   e.g. implicit ALS from :func:`recengine.evaluation.baselines.fit_cf` (:func:`scorer_hits`).
+* **What the designs add**: the same personalised re-rank (:meth:`DesignRetriever.rerank`) on as many candidates
+  as the designs found for that question, drawn instead (e) at random from the category and (f) as the query's
+  own nearest items by the retrieval embedder. Design-and-retrieve is only worth its designs where it beats both.
 * **Retrieval accuracy (5 candidates)**: the true item and 4 other items of its category (:func:`acc5_candidates`);
   design-and-retrieve picks the candidate with the highest cosine similarity (retrieval embedder) to any of its
   designs; the fair tie rule of :func:`~recengine.evaluation.metrics.fitb_per_question` (chance is exactly 0.2).
@@ -97,6 +100,9 @@ class DesignRetrievalResult:
     exhaustive_hits: BoolArray | None  # (N,) the true item in exhaustive scoring's top k (None: not run)
     acc5: FloatArray  # (N,) credit for picking the true candidate (1, 0, or a fair share of a tie)
     k: int
+    random_hits: BoolArray | None = None  # (N,) the re-rank of as many random items of the category
+    query_look_hits: BoolArray | None = None  # (N,) the re-rank of as many of the query's nearest items
+    candidates: IntArray | None = None  # (N,) distinct items the designs found per question
 
     @property
     def recall(self) -> float:
@@ -109,6 +115,14 @@ class DesignRetrievalResult:
     @property
     def retrieval_acc5(self) -> float:
         return float(self.acc5.mean())
+
+    @property
+    def random_recall(self) -> float:
+        return float("nan") if self.random_hits is None else float(self.random_hits.mean())
+
+    @property
+    def query_look_recall(self) -> float:
+        return float("nan") if self.query_look_hits is None else float(self.query_look_hits.mean())
 
 
 def question_seeds(n: int, seed: int) -> IntArray:
@@ -143,14 +157,16 @@ def design_similarities(design_vectors: Float32Array, candidate_vectors: Float32
 
 def evaluate_design_retrieval(retriever: DesignRetriever, questions: DesignQuestions, vectors: ItemVectors,
                               candidates: IntArray, *, category: str, k: int = 10, n_designs: int = 4,
-                              seed: int = 0, exhaustive: bool = True,
+                              seed: int = 0, exhaustive: bool = True, references: bool = False,
                               progress: Progress | None = None) -> DesignRetrievalResult:  # fmt: skip
     """Recall@k of design-and-retrieve (and of exhaustive scoring) and 5-candidate retrieval accuracy.
 
     Each question is one :meth:`DesignRetriever.recommend` call (``n_designs`` designs, the query item excluded,
     its own seed from :func:`question_seeds`); its designs, embedded by the retriever's embedder, are then
     compared with the question's ``candidates`` (N, C) item ids (column 0 the true item), whose vectors come
-    from ``vectors``.
+    from ``vectors``. With ``references`` the same re-rank also runs on as many random items of the category and
+    on as many of the query's own nearest items (:class:`DesignRetrievalResult`'s ``random_hits`` and
+    ``query_look_hits``).
     """
     n = len(questions)
     if candidates.shape[0] != n or candidates.ndim != 2 or not (candidates[:, 0] == questions.targets).all():
@@ -163,6 +179,11 @@ def evaluate_design_retrieval(retriever: DesignRetriever, questions: DesignQuest
     designs = np.empty((n, n_designs, size, size, 3), dtype=np.uint8)
     hits = np.zeros(n, dtype=bool)
     exhaustive_hits = np.zeros(n, dtype=bool) if exhaustive else None
+    random_hits = np.zeros(n, dtype=bool) if references else None
+    look_hits = np.zeros(n, dtype=bool) if references else None
+    counts = np.zeros(n, dtype=np.int64)
+    latents = retriever.latents
+    pool = latents.item_ids[latents.categories == category]
     for i in range(n):
         query, target = int(questions.queries[i]), int(questions.targets[i])
         theta = None if questions.thetas is None else questions.thetas[i]
@@ -170,6 +191,17 @@ def evaluate_design_retrieval(retriever: DesignRetriever, questions: DesignQuest
                                     n_designs=n_designs, exclude=[query], seed=int(seeds[i]))  # fmt: skip
         hits[i] = any(m.item_id == target for m in found.matches)
         designs[i] = found.designs
+        counts[i] = found.candidates
+        if random_hits is not None and look_hits is not None:
+            others = pool[pool != query]
+            drawn = np.random.default_rng([seed, 4, i]).choice(others, min(found.candidates, len(others)),
+                                                               replace=False)  # fmt: skip
+            top = retriever.rerank(query=questions.query_images[i], theta=theta, candidates=drawn, k=k)
+            random_hits[i] = any(item == target for item, _ in top)
+            near = retriever.index.search(vectors.of([query]), found.candidates, categories=category,
+                                          exclude_ids=[query]).ids[0]  # fmt: skip
+            top = retriever.rerank(query=questions.query_images[i], theta=theta, candidates=near[near >= 0], k=k)
+            look_hits[i] = any(item == target for item, _ in top)
         if exhaustive_hits is not None:
             top = retriever.exhaustive(query=questions.query_images[i], theta=theta, category=category, k=k,
                                        exclude=[query])  # fmt: skip
@@ -178,7 +210,7 @@ def evaluate_design_retrieval(retriever: DesignRetriever, questions: DesignQuest
             progress(i + 1, n)
     design_vectors = retriever.embedder.embed(designs.reshape(n * n_designs, size, size, 3))
     sims = design_similarities(design_vectors.reshape(n, n_designs, -1), vectors.of(candidates))
-    return DesignRetrievalResult(hits, exhaustive_hits, fitb_per_question(sims), k)
+    return DesignRetrievalResult(hits, exhaustive_hits, fitb_per_question(sims), k, random_hits, look_hits, counts)
 
 
 def visual_hits(index: Searchable, vectors: ItemVectors, queries: IntArray, targets: IntArray, *, category: str,

@@ -47,6 +47,7 @@ class Recommendation:
     matches: list[Match]
     designs: NDArray[np.uint8]  # (n, S, S, 3)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    candidates: int = 0  # distinct items the designs found, i.e. how many the re-rank scored
 
 
 @dataclass(frozen=True)
@@ -129,12 +130,28 @@ class DesignRetriever:
                 if item >= 0 and (item not in best or sim > best[item][0]):
                     best[item] = (sim, design)
         candidates = np.fromiter(best, dtype=np.int64, count=len(best))
-        scores = self._score(z_query, theta, self.latents.rows(candidates)).numpy()
-        order = np.argsort(-scores, kind="stable")[:k]
-        matches = [Match(int(candidates[i]), float(scores[i]), *best[int(candidates[i])]) for i in order]
+        top = self._top(z_query, theta, candidates, k)
+        matches = [Match(item, score, *best[item]) for item, score in top]
         t4 = time.perf_counter()
         timings = {"design": t1 - t0, "embed": t2 - t1, "search": t3 - t2, "rerank": t4 - t3, "total": t4 - t0}
-        return Recommendation(matches, designs, {name: s * 1000 for name, s in timings.items()})
+        return Recommendation(matches, designs, {name: s * 1000 for name, s in timings.items()}, len(candidates))
+
+    def _top(self, z_query: torch.Tensor, theta: torch.Tensor | None, candidates: NDArray[np.int64],
+             k: int) -> list[tuple[int, float]]:  # fmt: skip
+        scores = self._score(z_query, theta, self.latents.rows(candidates)).numpy()
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [(int(candidates[i]), float(scores[i])) for i in order]
+
+    @torch.no_grad()
+    def rerank(self, *, query: NDArray[np.uint8], theta: torch.Tensor | None, candidates: Sequence[int] | npt.ArrayLike,
+               k: int = 10) -> list[tuple[int, float]]:  # fmt: skip
+        """The personalised re-rank alone on candidates from any source (distinct item ids): the top k as (item id,
+        score). The evaluation feeds it other candidate sources of the same size as the designs' (random items,
+        the query's own look-alikes) to measure what the designs add."""
+        items = np.asarray(candidates, dtype=np.int64)
+        if len(np.unique(items)) != len(items):
+            raise InvalidInputError("candidates must be distinct item ids")
+        return self._top(self._query(query), theta, items, k)
 
     @torch.no_grad()
     def exhaustive(self, *, query: NDArray[np.uint8], theta: torch.Tensor | None, category: str, k: int = 10,
