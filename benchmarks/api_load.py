@@ -82,7 +82,7 @@ MARKER = "api-load.json"  # written once the data dir is prepared: the API key a
 KEY_NAME = "api-load-bench"
 QUERY_CATEGORY, TARGET_CATEGORY, K, DESIGNS = "top", "bottom", 10, 4
 WARMUP = 10
-STAGES = ("design", "embed", "search", "rerank", "total")
+STAGES = ("design", "embed", "retrieve", "total")
 
 
 class Clock:

@@ -34,7 +34,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 class World:
     """A tiny catalogue of random-pixel tops and bottoms, its index, latents and test questions."""
 
-    def __init__(self, model: Designer, *, per_design: int = 50, seed: int = 0) -> None:
+    def __init__(self, model: Designer, *, per_design: int = 50, seed: int = 0, oversample: int = 1,
+                 feedback_rounds: int = 0) -> None:  # fmt: skip
         rng = np.random.default_rng(seed)
         size = model.config.image_size
         self.ids = np.concatenate([TOPS, BOTTOMS])
@@ -46,8 +47,9 @@ class World:
                                           embedder_version=embedder.version)  # fmt: skip
         with torch.no_grad():
             z = model.compatibility.encoder(to_tensor(self.pixels))
-        self.retriever = DesignRetriever(model, embedder, self.index, CatalogueLatents(self.ids, z, categories),
-                                         per_design=per_design)  # fmt: skip
+        latents = CatalogueLatents(self.ids, z, categories, self.vectors.vectors)
+        self.retriever = DesignRetriever(model, embedder, self.index, latents, per_design=per_design,
+                                         oversample=oversample, feedback_rounds=feedback_rounds)  # fmt: skip
         query_rows = rng.integers(0, N_TOPS, N_QUESTIONS)
         targets = BOTTOMS[rng.integers(0, N_BOTTOMS, N_QUESTIONS)]
         assert model.compatibility.theta is not None
@@ -100,30 +102,38 @@ def test_a_random_designer_is_near_chance_and_searching_everything_equals_exhaus
     assert np.array_equal(result.acc5, again.acc5)  # seeded
 
 
-def test_references_rerank_as_many_random_or_look_alike_items_as_the_designs_found(
+def test_references_start_the_same_retrieval_from_random_items_or_the_query_look_alikes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     world = World(designer(), per_design=5)
     oracle(world, monkeypatch)
     result = world.evaluate(n_designs=2, exhaustive=False, references=True)
     assert result.candidates is not None and (result.candidates == 10).all()  # two identical designs, k each
-    assert result.recall == 1.0  # the designs find the truth; 10 random or look-alike items of 100 seldom hold it
-    assert result.random_recall < 0.25 and result.query_look_recall < 0.25
+    # the designs find the truth; the 2 x 10 nearest items of 2 random bottoms (or of the query's 2 nearest
+    # bottoms) seldom hold it among 100
+    assert result.recall == 1.0 and result.random_recall < 0.35 and result.query_look_recall < 0.35
     plain = World(designer(seed=2), per_design=5)
     first, second = (plain.evaluate(n_designs=2, exhaustive=False, references=True) for _ in range(2))
     assert np.array_equal(first.random_hits, second.random_hits)  # seeded
     everything = World(designer(seed=1), per_design=N_BOTTOMS).evaluate(n_designs=1, references=True)
-    # as many candidates as the category holds: every reference re-ranks the whole category, i.e. exhaustive
+    # every seed retrieves the whole category: every reference re-ranks all of it, i.e. exhaustive
     assert everything.exhaustive_hits is not None
     assert np.array_equal(everything.random_hits, everything.exhaustive_hits)
     assert np.array_equal(everything.query_look_hits, everything.exhaustive_hits)
     assert np.isnan(plain.evaluate(n_designs=1, exhaustive=False).random_recall)
 
 
-def test_rerank_refuses_repeated_candidates() -> None:
-    world = World(designer(), per_design=5)
-    with pytest.raises(InvalidInputError, match="distinct"):
-        world.retriever.rerank(query=world.pixels[0], theta=None, candidates=[2000, 2000])
+def test_retrieve_from_other_seeds_follows_the_same_steps_as_the_designs(monkeypatch: pytest.MonkeyPatch) -> None:
+    world = World(designer(), per_design=5, feedback_rounds=1)
+    oracle(world, monkeypatch)
+    q = world.questions
+    assert q.thetas is not None
+    found = world.retriever.recommend(query=q.query_images[0], theta=q.thetas[0], category="bottom", k=10,
+                                      n_designs=2, exclude=[int(q.queries[0])], seed=0)  # fmt: skip
+    seeds = world.vectors.of([int(q.targets[0])] * 2)  # what the oracle's designs embed to
+    top, count = world.retriever.retrieve(seeds, query=q.query_images[0], theta=q.thetas[0], category="bottom",
+                                          k=10, exclude=[int(q.queries[0])])  # fmt: skip
+    assert [(m.item_id, m.score) for m in found.matches] == top and count == found.candidates > 10
 
 
 def test_candidates_hold_the_truth_first_and_distinct_bottoms() -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from recengine.datasets.image_cache import to_tensor
 from recengine.embedding.embedder import PixelEmbedder
 from recengine.errors import InvalidInputError
 from recengine.index import CatalogueIndex
@@ -25,11 +26,11 @@ def catalogue(model: Designer) -> tuple[CatalogueIndex, CatalogueLatents, np.nda
     pixels = rng.integers(0, 256, (N_ITEMS, size, size, 3), dtype=np.uint8)
     ids = np.arange(1000, 1000 + N_ITEMS, dtype=np.int64)
     categories = np.array(["top", "bottom", "shoes"])[np.arange(N_ITEMS) % 3]
-    index = CatalogueIndex.build(ids, PixelEmbedder(image_size=size).embed(pixels), list(categories),
-                                 embedder_version="pixels")  # fmt: skip
+    vectors = PixelEmbedder(image_size=size).embed(pixels)
+    index = CatalogueIndex.build(ids, vectors, list(categories), embedder_version="pixels")
     with torch.no_grad():
         z = model.compatibility.encoder(torch.as_tensor(pixels).permute(0, 3, 1, 2).float() / 127.5 - 1)
-    return index, CatalogueLatents(ids, z, categories), pixels
+    return index, CatalogueLatents(ids, z, categories, vectors), pixels
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def test_matches_are_real_items_of_the_category_ranked_by_personal_score(setup: 
     assert scores == sorted(scores, reverse=True)
     reference = dict(retriever.exhaustive(query=pixels[0], theta=theta, category="bottom", k=N_ITEMS))
     assert all(m.score == pytest.approx(reference[m.item_id], rel=1e-5) for m in result.matches)
-    assert all(0 <= m.design < 3 for m in result.matches) and set(result.timings_ms) >= {"design", "search", "total"}
+    assert all(0 <= m.design < 3 for m in result.matches) and set(result.timings_ms) >= {"design", "retrieve", "total"}
 
 
 def test_searching_the_whole_category_equals_exhaustive_scoring(setup: tuple) -> None:  # type: ignore[type-arg]
@@ -64,6 +65,51 @@ def test_searching_the_whole_category_equals_exhaustive_scoring(setup: tuple) ->
     found = retriever.recommend(query=pixels[4], theta=theta, category="bottom", k=10, n_designs=2, seed=1)
     reference = retriever.exhaustive(query=pixels[4], theta=theta, category="bottom", k=10)
     assert [m.item_id for m in found.matches] == [i for i, _ in reference]
+
+
+def test_the_compatibility_model_keeps_the_designs_it_scores_highest(setup: tuple) -> None:  # type: ignore[type-arg]
+    retriever, pixels, theta = setup
+    retriever.oversample = 3
+    found = retriever.recommend(query=pixels[0], theta=theta, category="bottom", k=5, n_designs=2, seed=4)
+    model = retriever.designer
+    with torch.no_grad():
+        z_query = model.compatibility.encoder(to_tensor(pixels[:1]))
+        drawn = model.design(torch.zeros(1, dtype=torch.long), z_query, 6, torch.Generator().manual_seed(4),
+                             theta=theta[None])[0]  # fmt: skip
+        scores = model.compatibility.score_latent(model.compatibility.encoder(drawn) * z_query, theta[None])
+    best = torch.argsort(scores, descending=True)[:2]
+    assert np.array_equal(found.designs, to_uint8(drawn[best]))
+
+
+def test_feedback_rounds_search_around_the_best_items_and_matches_name_their_closest_design(
+    setup: tuple,  # type: ignore[type-arg]
+) -> None:
+    retriever, pixels, theta = setup
+    retriever.feedback_rounds = 0
+    plain = retriever.recommend(query=pixels[0], theta=theta, category="bottom", k=5, n_designs=2, seed=3)
+    retriever.feedback_rounds, retriever.feedback_items = 2, 2
+    found = retriever.recommend(query=pixels[0], theta=theta, category="bottom", k=5, n_designs=2, seed=3,
+                                exclude=[1001])  # fmt: skip
+    assert np.array_equal(found.designs, plain.designs) and found.candidates > plain.candidates
+    assert 1001 not in [m.item_id for m in found.matches]
+    exhaustive = dict(retriever.exhaustive(query=pixels[0], theta=theta, category="bottom", k=N_ITEMS))
+    assert all(m.score == pytest.approx(exhaustive[m.item_id], rel=1e-5) for m in found.matches)
+    assert found.matches[0].score >= plain.matches[0].score  # a superset of candidates
+    embedded = retriever.embedder.embed(found.designs)
+    for m in found.matches:
+        sims = embedded @ retriever.latents.vectors[retriever.latents.rows(np.array([m.item_id]))][0]  # type: ignore[index]
+        assert m.design == int(sims.argmax()) and m.similarity == pytest.approx(float(sims.max()), abs=1e-5)
+
+
+def test_the_seed_procedure_needs_no_item_vectors(setup: tuple) -> None:  # type: ignore[type-arg]
+    retriever, pixels, theta = setup
+    bare = CatalogueLatents(retriever.latents.item_ids, retriever.latents.z, retriever.latents.categories)
+    with pytest.raises(InvalidInputError, match="retrieval vectors"):
+        DesignRetriever(retriever.designer, retriever.embedder, retriever.index, bare)
+    seed_only = DesignRetriever(retriever.designer, retriever.embedder, retriever.index, bare, per_design=8,
+                                oversample=1, feedback_rounds=0)  # fmt: skip
+    found = seed_only.recommend(query=pixels[0], theta=theta, category="bottom", k=5, n_designs=3, seed=0)
+    assert len(found.matches) == 5 and all(0 <= m.design < 3 and -1.0 <= m.similarity <= 1.0 for m in found.matches)
 
 
 def test_designs_repeat_with_a_seed_and_differ_across_seeds_and_users(setup: tuple) -> None:  # type: ignore[type-arg]
@@ -86,6 +132,10 @@ def test_bad_requests_are_refused(setup: tuple) -> None:  # type: ignore[type-ar
     with pytest.raises(InvalidInputError, match="embedder takes"):
         wrong = PixelEmbedder(image_size=2 * retriever.designer.config.image_size)
         DesignRetriever(retriever.designer, wrong, retriever.index, latents)
+    with pytest.raises(InvalidInputError, match="oversample"):
+        DesignRetriever(retriever.designer, retriever.embedder, retriever.index, latents, oversample=0)
+    with pytest.raises(InvalidInputError, match="rows"):
+        CatalogueLatents(latents.item_ids, latents.z[:-1], latents.categories)
 
 
 def test_to_uint8_maps_the_tanh_range_to_pixels() -> None:

@@ -8,9 +8,10 @@ For test questions (a user's θu, a query item, the true item of the target cate
   (c) visual similarity: the retrieval embedder's nearest items to the query's own embedding
   (:func:`visual_hits`), (d) any :class:`~recengine.evaluation.protocol.PairScorer` ranking the whole category,
   e.g. implicit ALS from :func:`recengine.evaluation.baselines.fit_cf` (:func:`scorer_hits`).
-* **What the designs add**: the same personalised re-rank (:meth:`DesignRetriever.rerank`) on as many candidates
-  as the designs found for that question, drawn instead (e) at random from the category and (f) as the query's
-  own nearest items by the retrieval embedder. Design-and-retrieve is only worth its designs where it beats both.
+* **What the designs add**: the same retrieval (:meth:`DesignRetriever.retrieve`: search, re-rank, feedback
+  rounds) started from as many other seeds as there are designs: (e) random items of the category, (f) the
+  query's own nearest items by the retrieval embedder. Design-and-retrieve is only worth its designs where it
+  beats both.
 * **Retrieval accuracy (5 candidates)**: the true item and 4 other items of its category (:func:`acc5_candidates`);
   design-and-retrieve picks the candidate with the highest cosine similarity (retrieval embedder) to any of its
   designs; the fair tie rule of :func:`~recengine.evaluation.metrics.fitb_per_question` (chance is exactly 0.2).
@@ -100,8 +101,8 @@ class DesignRetrievalResult:
     exhaustive_hits: BoolArray | None  # (N,) the true item in exhaustive scoring's top k (None: not run)
     acc5: FloatArray  # (N,) credit for picking the true candidate (1, 0, or a fair share of a tie)
     k: int
-    random_hits: BoolArray | None = None  # (N,) the re-rank of as many random items of the category
-    query_look_hits: BoolArray | None = None  # (N,) the re-rank of as many of the query's nearest items
+    random_hits: BoolArray | None = None  # (N,) the retrieval started from random items of the category
+    query_look_hits: BoolArray | None = None  # (N,) the retrieval started from the query's nearest items
     candidates: IntArray | None = None  # (N,) distinct items the designs found per question
 
     @property
@@ -164,9 +165,9 @@ def evaluate_design_retrieval(retriever: DesignRetriever, questions: DesignQuest
     Each question is one :meth:`DesignRetriever.recommend` call (``n_designs`` designs, the query item excluded,
     its own seed from :func:`question_seeds`); its designs, embedded by the retriever's embedder, are then
     compared with the question's ``candidates`` (N, C) item ids (column 0 the true item), whose vectors come
-    from ``vectors``. With ``references`` the same re-rank also runs on as many random items of the category and
-    on as many of the query's own nearest items (:class:`DesignRetrievalResult`'s ``random_hits`` and
-    ``query_look_hits``).
+    from ``vectors``. With ``references`` the same retrieval also starts from ``n_designs`` random items of the
+    category and from the query's ``n_designs`` nearest items instead of the designs
+    (:class:`DesignRetrievalResult`'s ``random_hits`` and ``query_look_hits``).
     """
     n = len(questions)
     if candidates.shape[0] != n or candidates.ndim != 2 or not (candidates[:, 0] == questions.targets).all():
@@ -194,13 +195,14 @@ def evaluate_design_retrieval(retriever: DesignRetriever, questions: DesignQuest
         counts[i] = found.candidates
         if random_hits is not None and look_hits is not None:
             others = pool[pool != query]
-            drawn = np.random.default_rng([seed, 4, i]).choice(others, min(found.candidates, len(others)),
-                                                               replace=False)  # fmt: skip
-            top = retriever.rerank(query=questions.query_images[i], theta=theta, candidates=drawn, k=k)
+            drawn = np.random.default_rng([seed, 4, i]).choice(others, min(n_designs, len(others)), replace=False)
+            top, _ = retriever.retrieve(vectors.of(drawn), query=questions.query_images[i], theta=theta,
+                                        category=category, k=k, exclude=[query])  # fmt: skip
             random_hits[i] = any(item == target for item, _ in top)
-            near = retriever.index.search(vectors.of([query]), found.candidates, categories=category,
+            near = retriever.index.search(vectors.of([query]), n_designs, categories=category,
                                           exclude_ids=[query]).ids[0]  # fmt: skip
-            top = retriever.rerank(query=questions.query_images[i], theta=theta, candidates=near[near >= 0], k=k)
+            top, _ = retriever.retrieve(vectors.of(near[near >= 0]), query=questions.query_images[i], theta=theta,
+                                        category=category, k=k, exclude=[query])  # fmt: skip
             look_hits[i] = any(item == target for item, _ in top)
         if exhaustive_hits is not None:
             top = retriever.exhaustive(query=questions.query_images[i], theta=theta, category=category, k=k,

@@ -1,9 +1,9 @@
-"""The designer's own F(x_c) of every served item, cached on disk and refreshed row by row.
+"""The designer's own F(x_c) of every served item (and its retrieval vector), cached on disk, refreshed row by row.
 
 Encoding a 40k-item catalogue takes about a minute on a CPU; a restarted process (or a second API worker)
 should not pay it again, and an index sync should re-encode only the items whose photo changed. The cache key
-covers the designer checkpoint's sha256 and the served ids with their photo hashes, so any change gives another
-file.
+covers the designer checkpoint's sha256, the retrieval embedder's version and the served ids with their photo
+hashes, so any change gives another file.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from recengine.compatibility.scoring import embed_images
 from recengine.embedding.catalogue import CHUNK, ServedItems, load_prepared, served_items
+from recengine.embedding.embedder import ImageEmbedder
 from recengine.nets.designer import Designer
 from recengine.recommend.design_retrieve import CatalogueLatents
 
@@ -36,10 +37,12 @@ class LatentsEntry:
     key: str
 
 
-def latents_key(sha256: str, items: ServedItems) -> str:
-    """Cache key of (designer checkpoint, served items and their photos): any change gives another file."""
+def latents_key(sha256: str, items: ServedItems, embedder_version: str = "") -> str:
+    """Cache key of (designer checkpoint, retrieval embedder, served items and their photos): any change gives
+    another file."""
     digest = hashlib.sha256(np.ascontiguousarray(items.ids, dtype="<i8").tobytes())
     digest.update("\n".join(items.image_shas).encode())
+    digest.update(embedder_version.encode())
     return f"{sha256[:16]}-{digest.hexdigest()[:16]}"
 
 
@@ -51,47 +54,73 @@ def encode_items(*, session: Session, designer: Designer, shas: Sequence[str]) -
     return torch.cat(parts) if parts else torch.empty(0, designer.config.compatibility.z_dim)
 
 
-def _reused(items: ServedItems, previous: LatentsEntry | None) -> tuple[torch.Tensor | None, NDArray[np.bool_]]:
-    """Rows of ``previous`` that still hold (same item, same photo), placed at ``items``' positions."""
+def embed_items(*, session: Session, embedder: ImageEmbedder, shas: Sequence[str]) -> NDArray[np.float32]:
+    """(N, dim) retrieval vectors of these images (the index's embedder), chunk by chunk."""
+    parts = [embedder.embed(load_prepared(session, shas[s : s + CHUNK], embedder.image_size))
+             for s in range(0, len(shas), CHUNK)]  # fmt: skip
+    return np.concatenate(parts) if parts else np.empty((0, embedder.dim), np.float32)
+
+
+def _reused(items: ServedItems, previous: LatentsEntry | None) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Rows of ``previous`` that still hold (same item, same photo) for each of ``items``, and which do."""
     if previous is None:
-        return None, np.zeros(len(items), dtype=bool)
+        return np.full(len(items), -1, np.int64), np.zeros(len(items), dtype=bool)
     old = {(int(i), s): n for n, (i, s) in enumerate(zip(previous.latents.item_ids, previous.image_shas,
                                                           strict=True))}  # fmt: skip
     rows = np.array([old.get((int(i), s), -1) for i, s in zip(items.ids, items.image_shas, strict=True)], np.int64)
-    hit = rows >= 0
-    z = torch.empty(len(items), previous.latents.z.shape[1])
-    z[torch.as_tensor(hit)] = previous.latents.z[torch.as_tensor(rows[hit])]
-    return z, hit
+    return rows, rows >= 0
 
 
-def _compute(session: Session, designer: Designer, items: ServedItems, previous: LatentsEntry | None) -> torch.Tensor:
-    z, hit = _reused(items, previous)
+def _compute(session: Session, designer: Designer, embedder: ImageEmbedder | None, items: ServedItems,
+             previous: LatentsEntry | None) -> tuple[torch.Tensor, NDArray[np.float32] | None]:  # fmt: skip
+    rows, hit = _reused(items, previous)
+    if previous is not None and embedder is not None and previous.latents.vectors is None:
+        rows, hit = np.full(len(items), -1, np.int64), np.zeros(len(items), dtype=bool)
     todo = np.flatnonzero(~hit)
-    fresh = encode_items(session=session, designer=designer, shas=[items.image_shas[r] for r in todo])
-    if z is None:
-        return fresh
-    z[torch.as_tensor(todo)] = fresh
-    return z
+    shas = [items.image_shas[r] for r in todo]
+    z = torch.empty(len(items), designer.config.compatibility.z_dim)
+    z[torch.as_tensor(todo)] = encode_items(session=session, designer=designer, shas=shas)
+    vectors = None
+    if embedder is not None:
+        vectors = np.empty((len(items), embedder.dim), np.float32)
+        vectors[todo] = embed_items(session=session, embedder=embedder, shas=shas)
+    if previous is not None and hit.any():
+        z[torch.as_tensor(hit)] = previous.latents.z[torch.as_tensor(rows[hit])]
+        if vectors is not None and previous.latents.vectors is not None:
+            vectors[hit] = previous.latents.vectors[rows[hit]]
+    return z, vectors
+
+
+def _save(path: Path, array: NDArray[np.float32]) -> None:
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, array)
+    tmp.replace(path)
 
 
 def catalogue_latents(*, session: Session, designer: Designer, sha256: str, cache_dir: Path,
+                      embedder: ImageEmbedder | None = None,
                       previous: LatentsEntry | None = None) -> LatentsEntry:  # fmt: skip
-    """F(x_c) of every served item by this designer, from ``cache_dir`` or computed (reusing ``previous``'s
+    """F(x_c) of every served item by this designer (and, with ``embedder``, its retrieval vectors: what
+    design-and-retrieve's feedback rounds search from), from ``cache_dir`` or computed (reusing ``previous``'s
     unchanged rows) and saved there atomically."""
     items = served_items(session=session)
-    key = latents_key(sha256, items)
-    path = cache_dir / f"designer-latents-{key}.npy"
+    key = latents_key(sha256, items, "" if embedder is None else embedder.version)
     if previous is not None and previous.key == key:
         return previous
-    cached = np.load(path) if path.exists() else None
-    if cached is not None and cached.shape[0] == len(items):
-        z = torch.from_numpy(cached)
-    else:
-        z = _compute(session, designer, items, previous)
+    z_path = cache_dir / f"designer-latents-{key}.npy"
+    v_path = cache_dir / f"retrieval-vectors-{key}.npy"
+    z_cached = np.load(z_path) if z_path.exists() else None
+    v_cached = np.load(v_path) if embedder is not None and v_path.exists() else None
+    fresh = z_cached is None or z_cached.shape[0] != len(items)
+    fresh |= embedder is not None and (v_cached is None or v_cached.shape != (len(items), embedder.dim))
+    if fresh:
+        z, vectors = _compute(session, designer, embedder, items, previous)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, z.numpy())
-        tmp.replace(path)
-        _log.info("cached designer latents of %d items at %s", len(items), path)
-    latents = CatalogueLatents(items.ids, z, np.array(items.categories, dtype=np.str_))
+        _save(z_path, z.numpy())
+        if vectors is not None:
+            _save(v_path, vectors)
+        _log.info("cached designer latents of %d items at %s", len(items), z_path)
+    else:
+        z, vectors = torch.from_numpy(z_cached), v_cached
+    latents = CatalogueLatents(items.ids, z, np.array(items.categories, dtype=np.str_), vectors)
     return LatentsEntry(latents, tuple(items.image_shas), key)

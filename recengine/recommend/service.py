@@ -258,7 +258,8 @@ class Recommender:
                 raise ConfigurationError(f"index {self.index_name!r} is now built by {index.embedder_version}, "
                                          f"not {self.embedder.version}: open the recommender again")  # fmt: skip
             self._entry = catalogue_latents(session=session, designer=self.designer.model, sha256=self.designer.sha256,
-                                            cache_dir=self.cache_dir, previous=self._entry)  # fmt: skip
+                                            cache_dir=self.cache_dir, embedder=self.embedder,
+                                            previous=self._entry)  # fmt: skip
             self._stale = np.setdiff1d(index.ids(), self._entry.latents.item_ids)
             retriever = DesignRetriever(self.designer.model, self.embedder, self.serving, self._entry.latents,
                                         per_design=self.per_design)  # fmt: skip
