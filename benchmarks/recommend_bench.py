@@ -5,8 +5,9 @@ were trained on), embeds its catalogue with the retrieval embedder (``--embedder
 encoder F (``--designer``: the latents of the personalised re-rank), builds the per-category ``CatalogueIndex``,
 then in one run:
 
-1. Latency, Myntra bottoms: one ``DesignRetriever.recommend`` call end to end (F(x_q), 4 designs, embedding them,
-   per-category FAISS search with the query excluded, de-dup, personalised re-rank, k=10) against
+1. Latency, Myntra bottoms: one ``DesignRetriever.recommend`` call end to end (F(x_q), 16 designs drawn and the
+   best 4 by s(u, q, design) kept, embedding them, per-category FAISS search with the query excluded, de-dup,
+   personalised re-rank, two feedback rounds from the best items found, k=10) against
    ``DesignRetriever.exhaustive`` (every bottom scored by s(u, q, c), top 10), the two interleaved call by call,
    over held-out (user, query) test questions after a warm-up: p50, p99, speedup = exhaustive p50 / recommend p50.
 2. The same on a synthetic category of 1,000,000 items: seeded unit vectors of the retrieval embedder's
@@ -17,8 +18,9 @@ then in one run:
    top, true item = bottom; 2,000, ``--quick`` 200): Recall@10 of the true bottom among every catalogue bottom,
    the query excluded, for design-and-retrieve, exhaustive scoring (and their ratio), visual similarity (the
    embedder's nearest bottoms to the query's own vector) and implicit ALS (``fit_cf``, the baselines'
-   settings); what the designs add: the same re-rank on as many random bottoms, and on as many of the query's
-   own look-alikes, as the designs found (``recall10_random``, ``recall10_query_look``); 5-candidate retrieval
+   settings); what each step adds (the retriever with design selection or feedback switched off); what the
+   designs add: the same retrieval started from 4 random bottoms, or from the query's 4 nearest bottoms, instead
+   of the designs (``recall10_random``, ``recall10_query_look``); 5-candidate retrieval
    accuracy of the designs (true bottom + 4 random bottoms; the candidate most similar to any design is picked;
    chance 0.2). See ``recengine/evaluation/design_retrieval.py``.
 
@@ -70,12 +72,22 @@ from recengine.index import CatalogueIndex
 from recengine.index.factory import default_nprobe
 from recengine.nets.designer import Designer
 from recengine.preferences.cf import CFConfig
-from recengine.recommend.design_retrieve import CatalogueLatents, DesignRetriever
+from recengine.recommend.design_retrieve import (
+    DEFAULT_FEEDBACK_ROUNDS,
+    DEFAULT_OVERSAMPLE,
+    DEFAULT_PER_DESIGN,
+    CatalogueLatents,
+    DesignRetriever,
+)
 from recengine.training.checkpoints import load_checkpoint
 
 K = 10
 N_DESIGNS = 4
-PER_DESIGN = 50  # neighbours each design fetches before the re-rank (DesignRetriever's default)
+PER_DESIGN = DEFAULT_PER_DESIGN  # neighbours each design (and each feedback item) fetches
+# The retriever's steps switched off one at a time: (label, oversample, feedback rounds).
+ABLATIONS = (("the seed's procedure (4 designs drawn, no feedback)", 1, 0),
+             ("best 4 of 16 designs, no feedback", DEFAULT_OVERSAMPLE, 0),
+             ("4 designs drawn, feedback rounds", 1, DEFAULT_FEEDBACK_ROUNDS))  # fmt: skip
 WARMUP = 10
 CATEGORY = "bottom"
 CACHE = IMAGE_CACHE
@@ -172,12 +184,11 @@ def synthetic_retriever(n: int, designer: Designer, embedder: ImageEmbedder, z: 
     index = CatalogueIndex.build(ids, vectors, [CATEGORY] * n, embedder_version=embedder.version)
     clock(f"synthetic index of {n} x {embedder.dim}: {partition_label(index)}, built in "
           f"{time.perf_counter() - start:.0f} s")  # fmt: skip
-    del vectors
     generator = torch.Generator().manual_seed(0)
     mean, std = z.mean(dim=0), z.std(dim=0)
     latents = torch.randn(n, z.shape[1], generator=generator, dtype=torch.float32).mul_(std).add_(mean)
     categories = np.full(n, CATEGORY)
-    retriever = DesignRetriever(designer, embedder, index, CatalogueLatents(ids, latents, categories))
+    retriever = DesignRetriever(designer, embedder, index, CatalogueLatents(ids, latents, categories, vectors))
     return retriever, partition_label(index)
 
 
@@ -194,9 +205,6 @@ def main() -> None:
         default="catalogue",
         help="embed designs and items with the catalogue network (default) or the designer's F",
     )
-    parser.add_argument("--sweep", type=int, nargs="*", default=[100, 200, 400],
-                        help="also measure Recall@10 with these many neighbours per design (the default is "
-                             f"{PER_DESIGN})")  # fmt: skip
     args = parser.parse_args()
     for path, how in ((args.designer, "recengine train designer"), (args.embedder, "recengine train embedder")):
         if not path.exists():
@@ -238,7 +246,7 @@ def main() -> None:
         z = embed_images(designer.compatibility, images)
     clock(f"embedded {len(ids)} catalogue items ({embedder.version}, {embedder.dim}-d) and their F latents")
     index = CatalogueIndex.build(ids, vectors, list(categories), embedder_version=embedder.version)
-    retriever = DesignRetriever(designer, embedder, index, CatalogueLatents(ids, z, categories),
+    retriever = DesignRetriever(designer, embedder, index, CatalogueLatents(ids, z, categories, vectors),
                                 per_design=PER_DESIGN)  # fmt: skip
     item_vectors = ItemVectors(ids, vectors)
 
@@ -257,13 +265,13 @@ def main() -> None:
     candidates = acc5_candidates(eval_questions.targets, bottoms, fitb=ids[questions.fitb[picks]], seed=0)
     result = evaluate_design_retrieval(retriever, eval_questions, item_vectors, candidates, category=CATEGORY, k=K,
                                        n_designs=N_DESIGNS, seed=0, references=True)  # fmt: skip
-    sweep: dict[int, float] = {}
-    for per_design in args.sweep:
-        retriever.per_design = per_design
-        sweep[per_design] = evaluate_design_retrieval(retriever, eval_questions, item_vectors, candidates,
-                                                      category=CATEGORY, k=K, n_designs=N_DESIGNS, seed=0,
-                                                      exhaustive=False).recall  # fmt: skip
-    retriever.per_design = PER_DESIGN
+    steps: dict[str, float] = {}
+    for label, oversample, rounds in ABLATIONS:
+        retriever.oversample, retriever.feedback_rounds = oversample, rounds
+        steps[label] = evaluate_design_retrieval(retriever, eval_questions, item_vectors, candidates,
+                                                 category=CATEGORY, k=K, n_designs=N_DESIGNS, seed=0,
+                                                 exhaustive=False).recall  # fmt: skip
+    retriever.oversample, retriever.feedback_rounds = DEFAULT_OVERSAMPLE, DEFAULT_FEEDBACK_ROUNDS
     visual = visual_hits(index, item_vectors, eval_questions.queries, eval_questions.targets, category=CATEGORY, k=K)
     clock(f"design-and-retrieve, exhaustive and visual similarity on {len(picks)} test questions")
     als = fit_cf(data, CFConfig(model="als", seed=0, threads=args.threads))
@@ -297,17 +305,20 @@ def main() -> None:
     print("| method | recall@10 |\n|---|---:|")
     for name, value in (("design-and-retrieve", recall), ("exhaustive personalised scoring", exhaustive_recall),
                         ("visual similarity to the query", float(visual.mean())),
-                        ("re-rank of as many random bottoms as the designs found", result.random_recall),
-                        ("re-rank of as many of the query's look-alikes", result.query_look_recall),
+                        (f"the same retrieval from {N_DESIGNS} random bottoms", result.random_recall),
+                        (f"the same retrieval from the query's {N_DESIGNS} look-alikes", result.query_look_recall),
                         ("implicit ALS (64 f, 15 it)", float(als_hits.mean())),
                         ("chance", K / len(bottoms))):  # fmt: skip
         print(f"| {name} | {value:.4f} |")
     found = result.candidates if result.candidates is not None else np.zeros(1)
-    print(f"recall10_ratio (design-and-retrieve / exhaustive) = {ratio:.3f} with {PER_DESIGN} neighbours per design "
+    print(f"recall10_ratio (design-and-retrieve / exhaustive) = {ratio:.3f}: best {N_DESIGNS} of "
+          f"{DEFAULT_OVERSAMPLE * N_DESIGNS} designs, {PER_DESIGN} neighbours each, {DEFAULT_FEEDBACK_ROUNDS} "
+          "feedback rounds "
           f"({np.mean(found):.0f} distinct candidates per call on average)")  # fmt: skip
-    for per_design, value in sweep.items():
+    print("what each step adds (recall@10, ratio to exhaustive):")
+    for label, value in steps.items():
         share = value / exhaustive_recall if exhaustive_recall > 0 else float("nan")
-        print(f"  with {per_design} neighbours per design: recall@10 {value:.4f}, ratio {share:.3f}")
+        print(f"  {label}: {value:.4f}, {share:.3f}")
     acc5 = result.retrieval_acc5
     print(f"retrieval accuracy, 5 candidates (true bottom + 4 random bottoms; chance 0.2) = {acc5:.4f}")
     print(f"total {time.perf_counter() - clock.start:.0f} s")
