@@ -84,10 +84,6 @@ from recengine.training.checkpoints import load_checkpoint
 K = 10
 N_DESIGNS = 4
 PER_DESIGN = DEFAULT_PER_DESIGN  # neighbours each design (and each feedback item) fetches
-# The retriever's steps switched off one at a time: (label, oversample, feedback rounds).
-ABLATIONS = (("the seed's procedure (4 designs drawn, no feedback)", 1, 0),
-             ("best 4 of 16 designs, no feedback", DEFAULT_OVERSAMPLE, 0),
-             ("4 designs drawn, feedback rounds", 1, DEFAULT_FEEDBACK_ROUNDS))  # fmt: skip
 WARMUP = 10
 CATEGORY = "bottom"
 CACHE = IMAGE_CACHE
@@ -177,7 +173,8 @@ def measure_latency(label: str, retriever: DesignRetriever, questions: DesignQue
 
 
 def synthetic_retriever(n: int, designer: Designer, embedder: ImageEmbedder, z: torch.Tensor,
-                        clock: Callable[[str], None]) -> tuple[DesignRetriever, str]:  # fmt: skip
+                        clock: Callable[[str], None],
+                        like: DesignRetriever) -> tuple[DesignRetriever, str]:  # fmt: skip
     vectors = clustered_vectors(n, embedder.dim)
     ids = np.arange(n, dtype=np.int64)
     start = time.perf_counter()
@@ -188,7 +185,9 @@ def synthetic_retriever(n: int, designer: Designer, embedder: ImageEmbedder, z: 
     mean, std = z.mean(dim=0), z.std(dim=0)
     latents = torch.randn(n, z.shape[1], generator=generator, dtype=torch.float32).mul_(std).add_(mean)
     categories = np.full(n, CATEGORY)
-    retriever = DesignRetriever(designer, embedder, index, CatalogueLatents(ids, latents, categories, vectors))
+    retriever = DesignRetriever(designer, embedder, index, CatalogueLatents(ids, latents, categories, vectors),
+                                per_design=like.per_design, oversample=like.oversample,
+                                feedback_rounds=like.feedback_rounds)  # fmt: skip
     return retriever, partition_label(index)
 
 
@@ -199,6 +198,10 @@ def main() -> None:
     parser.add_argument("--catalogue", type=Path, default=Path("../shared/data/myntra"))
     parser.add_argument("--quick", action="store_true", help="small sizes, to check that it runs (not the targets)")
     parser.add_argument("--threads", type=int, default=0, help="torch and FAISS threads (0: their defaults)")
+    parser.add_argument("--oversample", type=int, default=DEFAULT_OVERSAMPLE,
+                        help="designs drawn per design kept (the compatibility model keeps the best)")  # fmt: skip
+    parser.add_argument("--feedback-rounds", type=int, default=DEFAULT_FEEDBACK_ROUNDS,
+                        help="searches from the best real items found")  # fmt: skip
     parser.add_argument(
         "--embed-with",
         choices=("catalogue", "f"),
@@ -247,7 +250,8 @@ def main() -> None:
     clock(f"embedded {len(ids)} catalogue items ({embedder.version}, {embedder.dim}-d) and their F latents")
     index = CatalogueIndex.build(ids, vectors, list(categories), embedder_version=embedder.version)
     retriever = DesignRetriever(designer, embedder, index, CatalogueLatents(ids, z, categories, vectors),
-                                per_design=PER_DESIGN)  # fmt: skip
+                                per_design=PER_DESIGN, oversample=args.oversample,
+                                feedback_rounds=args.feedback_rounds)  # fmt: skip
     item_vectors = ItemVectors(ids, vectors)
 
     questions = build_questions(data, part="test", seed=0)
@@ -266,12 +270,17 @@ def main() -> None:
     result = evaluate_design_retrieval(retriever, eval_questions, item_vectors, candidates, category=CATEGORY, k=K,
                                        n_designs=N_DESIGNS, seed=0, references=True)  # fmt: skip
     steps: dict[str, float] = {}
-    for label, oversample, rounds in ABLATIONS:
+    ablations = (  # the retriever's steps switched off one at a time: (label, oversample, feedback rounds)
+        (f"the seed's procedure ({N_DESIGNS} designs drawn, no feedback)", 1, 0),
+        (f"best {N_DESIGNS} of {N_DESIGNS * args.oversample} designs, no feedback", args.oversample, 0),
+        (f"{N_DESIGNS} designs drawn, {args.feedback_rounds} feedback rounds", 1, args.feedback_rounds),
+    )
+    for label, oversample, rounds in ablations:
         retriever.oversample, retriever.feedback_rounds = oversample, rounds
         steps[label] = evaluate_design_retrieval(retriever, eval_questions, item_vectors, candidates,
                                                  category=CATEGORY, k=K, n_designs=N_DESIGNS, seed=0,
                                                  exhaustive=False).recall  # fmt: skip
-    retriever.oversample, retriever.feedback_rounds = DEFAULT_OVERSAMPLE, DEFAULT_FEEDBACK_ROUNDS
+    retriever.oversample, retriever.feedback_rounds = args.oversample, args.feedback_rounds
     visual = visual_hits(index, item_vectors, eval_questions.queries, eval_questions.targets, category=CATEGORY, k=K)
     clock(f"design-and-retrieve, exhaustive and visual similarity on {len(picks)} test questions")
     als = fit_cf(data, CFConfig(model="als", seed=0, threads=args.threads))
@@ -280,7 +289,7 @@ def main() -> None:
     clock("implicit ALS fitted and ranked")
     del images
 
-    synthetic, label = synthetic_retriever(sizes.synthetic, designer, embedder, z, clock)
+    synthetic, label = synthetic_retriever(sizes.synthetic, designer, embedder, z, clock, retriever)
     big = measure_latency(f"synthetic {sizes.synthetic // 1000}k", synthetic, timed_questions, label)
     clock(f"latency on the synthetic category: {len(timed_questions)} calls")
     del synthetic
@@ -312,7 +321,7 @@ def main() -> None:
         print(f"| {name} | {value:.4f} |")
     found = result.candidates if result.candidates is not None else np.zeros(1)
     print(f"recall10_ratio (design-and-retrieve / exhaustive) = {ratio:.3f}: best {N_DESIGNS} of "
-          f"{DEFAULT_OVERSAMPLE * N_DESIGNS} designs, {PER_DESIGN} neighbours each, {DEFAULT_FEEDBACK_ROUNDS} "
+          f"{args.oversample * N_DESIGNS} designs, {PER_DESIGN} neighbours each, {args.feedback_rounds} "
           "feedback rounds "
           f"({np.mean(found):.0f} distinct candidates per call on average)")  # fmt: skip
     print("what each step adds (recall@10, ratio to exhaustive):")
