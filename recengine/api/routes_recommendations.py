@@ -42,7 +42,7 @@ def _responder(request: Request, state: ApiState) -> Responder:
 
 @router.post("/v1/recommendations", response_model=RecommendationResponse)
 def recommend(body: RecommendationRequest, request: Request, state: StateDep, _: Writer) -> RecommendationResponse:
-    """Real items of `category` that go with `item` for `user`, and the designs that found them."""
+    """Real items of `category` that go with `item` for `user`, and the designs that led to them."""
     return _responder(request, state).recommend(body)
 
 

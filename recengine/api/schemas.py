@@ -116,8 +116,8 @@ class ItemSummary(BaseModel):
 
 class Match(ItemSummary):
     score: float = Field(description="Personalised compatibility with the query, for this user.")
-    similarity: float = Field(description="Cosine similarity to the design that found the item.")
-    design: int = Field(description="Index into `designs` of the design that found it.")
+    similarity: float = Field(description="Cosine similarity to the design the item most resembles.")
+    design: int = Field(description="Index into `designs` of the design the item most resembles.")
 
 
 class DesignLink(BaseModel):
