@@ -5,9 +5,9 @@ were trained on), embeds its catalogue with the retrieval embedder (``--embedder
 encoder F (``--designer``: the latents of the personalised re-rank), builds the per-category ``CatalogueIndex``,
 then in one run:
 
-1. Latency, Myntra bottoms: one ``DesignRetriever.recommend`` call end to end (F(x_q), 16 designs drawn and the
+1. Latency, Myntra bottoms: one ``DesignRetriever.recommend`` call end to end (F(x_q), 8 designs drawn and the
    best 4 by s(u, q, design) kept, embedding them, per-category FAISS search with the query excluded, de-dup,
-   personalised re-rank, two feedback rounds from the best items found, k=10) against
+   personalised re-rank, three feedback rounds from the best items found, k=10) against
    ``DesignRetriever.exhaustive`` (every bottom scored by s(u, q, c), top 10), the two interleaved call by call,
    over held-out (user, query) test questions after a warm-up: p50, p99, speedup = exhaustive p50 / recommend p50.
 2. The same on a synthetic category of 1,000,000 items: seeded unit vectors of the retrieval embedder's

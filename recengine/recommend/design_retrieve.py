@@ -12,8 +12,8 @@ names the design it most resembles.
 
 Why these steps, measured on held-out test questions (``benchmarks/RESULTS.md``, issue #6): the seed's
 procedure as written (``oversample=1, feedback_rounds=0``: 4 designs, 50 neighbours each) reached half of
-exhaustive scoring's Recall@10, no better than re-ranking as many random bottoms; keeping the best 4 of 16
-designs and two feedback rounds closes most of the gap while scoring about a tenth of the category.
+exhaustive scoring's Recall@10, no better than re-ranking as many random bottoms; keeping the best 4 of 8
+designs and three feedback rounds closes the gap while scoring about a sixth of the category.
 
 :meth:`DesignRetriever.exhaustive` scores every item of the category instead: the reference that
 design-and-retrieve is measured against (``benchmarks/recommend_bench.py``).
@@ -40,8 +40,8 @@ from recengine.nets.designer import Designer
 Ranked = list[tuple[int, float]]  # (item id, personalised score), best first
 
 DEFAULT_PER_DESIGN = 50
-DEFAULT_OVERSAMPLE = 4
-DEFAULT_FEEDBACK_ROUNDS = 2
+DEFAULT_OVERSAMPLE = 2
+DEFAULT_FEEDBACK_ROUNDS = 3
 DEFAULT_FEEDBACK_ITEMS = 4
 
 
