@@ -32,7 +32,7 @@ import torch
 from numpy.typing import NDArray
 
 from recengine.datasets.image_cache import to_tensor
-from recengine.devices import torch_threads
+from recengine.devices import faiss_threads, torch_threads
 from recengine.embedding.embedder import ImageEmbedder
 from recengine.errors import InvalidInputError
 from recengine.index import SearchResult
@@ -184,8 +184,9 @@ class DesignRetriever:
                   category: str, k: int, excluded: list[int]) -> tuple[SearchResult, Ranked, int]:  # fmt: skip
         # The loop alternates tiny torch scoring and tiny FAISS searches, each library with its own OpenMP pool:
         # with both pools spinning on 2 cores every round stalled for a scheduler tick (measured: 29 ms per call
-        # for 3 rounds at 2 torch threads, 4 ms at 1). One thread is also all ~300 rows of M need.
-        with torch_threads(1):
+        # for 3 rounds at 2 torch threads, 4 ms at 1). One thread is also all ~300 rows of M, or a search of 4
+        # queries, need.
+        with torch_threads(1), faiss_threads(1):
             return self._retrieve_one_thread(z_query, theta, seeds, category, k, excluded)
 
     def _retrieve_one_thread(self, z_query: torch.Tensor, theta: torch.Tensor | None,
