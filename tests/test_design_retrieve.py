@@ -101,6 +101,21 @@ def test_feedback_rounds_search_around_the_best_items_and_matches_name_their_clo
         assert m.design == int(sims.argmax()) and m.similarity == pytest.approx(float(sims.max()), abs=1e-5)
 
 
+def test_feedback_searches_probe_fewer_ivf_lists(setup: tuple) -> None:  # type: ignore[type-arg]
+    retriever, pixels, theta = setup
+    calls: list[int | None] = []
+    search = retriever.index.search
+
+    def recording(*args: object, nprobe: int | None = None, **kwargs: object) -> object:
+        calls.append(nprobe)
+        return search(*args, nprobe=nprobe, **kwargs)  # type: ignore[arg-type]
+
+    retriever.index = type("Recording", (), {"search": staticmethod(recording)})()
+    retriever.feedback_rounds, retriever.feedback_nprobe = 2, 3
+    retriever.recommend(query=pixels[0], theta=theta, category="bottom", k=5, n_designs=2, seed=3)
+    assert calls == [None, 3, 3]  # the designs' search keeps the index's own nprobe
+
+
 def test_the_seed_procedure_needs_no_item_vectors(setup: tuple) -> None:  # type: ignore[type-arg]
     retriever, pixels, theta = setup
     bare = CatalogueLatents(retriever.latents.item_ids, retriever.latents.z, retriever.latents.categories)

@@ -44,6 +44,9 @@ DEFAULT_PER_DESIGN = 50
 DEFAULT_OVERSAMPLE = 2
 DEFAULT_FEEDBACK_ROUNDS = 3
 DEFAULT_FEEDBACK_ITEMS = 4
+# A feedback seed is a catalogue item, so its neighbours lie in its own and the nearest IVF lists: a few probes
+# find them (Flat partitions ignore it). The designs' own search keeps the index's nprobe.
+DEFAULT_FEEDBACK_NPROBE = 8
 
 
 class Searchable(Protocol):
@@ -104,8 +107,8 @@ class DesignRetriever:
 
     def __init__(self, designer: Designer, embedder: ImageEmbedder, index: Searchable, latents: CatalogueLatents,
                  *, per_design: int = DEFAULT_PER_DESIGN, oversample: int = DEFAULT_OVERSAMPLE,
-                 feedback_rounds: int = DEFAULT_FEEDBACK_ROUNDS,
-                 feedback_items: int = DEFAULT_FEEDBACK_ITEMS) -> None:  # fmt: skip
+                 feedback_rounds: int = DEFAULT_FEEDBACK_ROUNDS, feedback_items: int = DEFAULT_FEEDBACK_ITEMS,
+                 feedback_nprobe: int | None = DEFAULT_FEEDBACK_NPROBE) -> None:  # fmt: skip
         if embedder.image_size != designer.config.image_size:
             raise InvalidInputError(f"designs are {designer.config.image_size}px, the embedder takes "
                                     f"{embedder.image_size}px")  # fmt: skip
@@ -130,6 +133,7 @@ class DesignRetriever:
         self.oversample = oversample
         self.feedback_rounds = feedback_rounds
         self.feedback_items = feedback_items
+        self.feedback_nprobe = feedback_nprobe
 
     @torch.no_grad()
     def _query(self, query: NDArray[np.uint8]) -> torch.Tensor:
@@ -201,7 +205,8 @@ class DesignRetriever:
             best = np.asarray([item for item, _ in self._top(z_query, theta, fresh, self.feedback_items)], np.int64)
             if not len(best):
                 break
-            more = self.index.search(self._vectors(best), wanted, categories=category, exclude_ids=excluded).ids
+            more = self.index.search(self._vectors(best), wanted, categories=category, exclude_ids=excluded,
+                                     nprobe=self.feedback_nprobe).ids  # fmt: skip
             expanded = np.union1d(expanded, best)
             candidates = np.union1d(candidates, more[more >= 0])
         return found, self._top(z_query, theta, candidates, k), len(candidates)
