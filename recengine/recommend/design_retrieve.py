@@ -37,6 +37,7 @@ from recengine.embedding.embedder import ImageEmbedder
 from recengine.errors import InvalidInputError
 from recengine.index import SearchResult
 from recengine.nets.designer import Designer
+from recengine.nets.folding import inference_copy
 
 Ranked = list[tuple[int, float]]  # (item id, personalised score), best first
 
@@ -122,9 +123,10 @@ class DesignRetriever:
         if feedback_rounds and latents.vectors is None:
             raise InvalidInputError("feedback rounds search from the best items' own vectors: the latents must hold "
                                     "the catalogue's retrieval vectors (or set feedback_rounds=0)")  # fmt: skip
-        self.designer = designer.eval()
-        # Channels-last transposed convolutions run 1.5x faster on the CPU for batches of 8 or more designs
-        # (measured: 16 designs 35 -> 24 ms at 2 threads); the weights' values are unchanged.
+        # An inference copy (batch norm folded into the convolutions, the caller's model untouched), its decoder
+        # channels-last: together 1.7x faster designs on the CPU for the 8 designs of a call (measured: G 11 ->
+        # 6.5 ms at 2 threads), where G is most of a call.
+        self.designer = inference_copy(designer)
         self.designer.decoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # not in the stubs
         self.embedder = embedder
         self.index = index
