@@ -127,7 +127,8 @@ class DesignRetriever:
         # channels-last: together 1.7x faster designs on the CPU for the 8 designs of a call (measured: G 11 ->
         # 6.5 ms at 2 threads), where G is most of a call.
         self.designer = inference_copy(designer)
-        self.designer.decoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # not in the stubs
+        for net in (self.designer.decoder, self.designer.compatibility.encoder):  # F: 1.3x faster channels-last
+            net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # not in the stubs
         self.embedder = embedder
         self.index = index
         self.latents = latents
@@ -139,7 +140,7 @@ class DesignRetriever:
 
     @torch.no_grad()
     def _query(self, query: NDArray[np.uint8]) -> torch.Tensor:
-        x = to_tensor(np.ascontiguousarray(query[None]))
+        x = to_tensor(np.ascontiguousarray(query[None])).contiguous(memory_format=torch.channels_last)
         z: torch.Tensor = self.designer.compatibility.encoder(x)
         return z[0]
 
