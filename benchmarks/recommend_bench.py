@@ -191,6 +191,22 @@ def synthetic_retriever(n: int, designer: Designer, embedder: ImageEmbedder, z: 
     return retriever, partition_label(index)
 
 
+def step_variants(oversample: int, rounds: int) -> list[tuple[int, int]]:
+    """The retriever's two steps on and off, (oversample, feedback rounds), the measured configuration left out:
+    the seed's procedure, design selection alone, feedback alone, both."""
+    selection = max(oversample, 2)
+    feedback = max(rounds, 1)
+    variants = [(1, 0), (selection, 0), (1, feedback), (selection, feedback)]
+    return [v for i, v in enumerate(variants) if v != (oversample, rounds) and v not in variants[:i]]
+
+
+def describe_steps(oversample: int, rounds: int) -> str:
+    designs = (f"{N_DESIGNS} designs drawn" if oversample == 1
+               else f"best {N_DESIGNS} of {N_DESIGNS * oversample} designs")  # fmt: skip
+    seed = " (the seed's procedure)" if (oversample, rounds) == (1, 0) else ""
+    return f"{designs}, {rounds or 'no'} feedback round{'' if rounds == 1 else 's'}{seed}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--designer", type=Path, default=Path("checkpoints/designer-default-full.pt"))
@@ -270,12 +286,8 @@ def main() -> None:
     result = evaluate_design_retrieval(retriever, eval_questions, item_vectors, candidates, category=CATEGORY, k=K,
                                        n_designs=N_DESIGNS, seed=0, references=True)  # fmt: skip
     steps: dict[str, float] = {}
-    ablations = (  # the retriever's steps switched off one at a time: (label, oversample, feedback rounds)
-        (f"the seed's procedure ({N_DESIGNS} designs drawn, no feedback)", 1, 0),
-        (f"best {N_DESIGNS} of {N_DESIGNS * args.oversample} designs, no feedback", args.oversample, 0),
-        (f"{N_DESIGNS} designs drawn, {args.feedback_rounds} feedback rounds", 1, args.feedback_rounds),
-    )
-    for label, oversample, rounds in ablations:
+    for oversample, rounds in step_variants(args.oversample, args.feedback_rounds):
+        label = describe_steps(oversample, rounds)
         retriever.oversample, retriever.feedback_rounds = oversample, rounds
         steps[label] = evaluate_design_retrieval(retriever, eval_questions, item_vectors, candidates,
                                                  category=CATEGORY, k=K, n_designs=N_DESIGNS, seed=0,
@@ -320,11 +332,10 @@ def main() -> None:
                         ("chance", K / len(bottoms))):  # fmt: skip
         print(f"| {name} | {value:.4f} |")
     found = result.candidates if result.candidates is not None else np.zeros(1)
-    print(f"recall10_ratio (design-and-retrieve / exhaustive) = {ratio:.3f}: best {N_DESIGNS} of "
-          f"{args.oversample * N_DESIGNS} designs, {PER_DESIGN} neighbours each, {args.feedback_rounds} "
-          "feedback rounds "
+    print(f"recall10_ratio (design-and-retrieve / exhaustive) = {ratio:.3f}: "
+          f"{describe_steps(args.oversample, args.feedback_rounds)}, {PER_DESIGN} neighbours each "
           f"({np.mean(found):.0f} distinct candidates per call on average)")  # fmt: skip
-    print("what each step adds (recall@10, ratio to exhaustive):")
+    print("the steps switched on and off (recall@10, ratio to exhaustive):")
     for label, value in steps.items():
         share = value / exhaustive_recall if exhaustive_recall > 0 else float("nan")
         print(f"  {label}: {value:.4f}, {share:.3f}")
