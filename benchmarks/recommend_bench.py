@@ -5,11 +5,12 @@ were trained on), embeds its catalogue with the retrieval embedder (``--embedder
 encoder F (``--designer``: the latents of the personalised re-rank), builds the per-category ``CatalogueIndex``,
 then in one run:
 
-1. Latency, Myntra bottoms: one ``DesignRetriever.recommend`` call end to end (F(x_q), 8 designs drawn and the
-   best 4 by s(u, q, design) kept, embedding them, per-category FAISS search with the query excluded, de-dup,
-   personalised re-rank, three feedback rounds from the best items found, k=10) against
-   ``DesignRetriever.exhaustive`` (every bottom scored by s(u, q, c), top 10), the two interleaved call by call,
-   over held-out (user, query) test questions after a warm-up: p50, p99, speedup = exhaustive p50 / recommend p50.
+1. Latency, Myntra bottoms: one ``DesignRetriever.recommend`` call end to end (F(x_q), 4 designs (``--oversample``
+   draws more and keeps the best 4 by s(u, q, design)), embedding them, per-category FAISS search with the query
+   excluded, de-dup, personalised re-rank, two feedback rounds from the best items found (``--feedback-rounds``),
+   k=10) against ``DesignRetriever.exhaustive`` (every bottom scored by s(u, q, c), top 10), the two interleaved
+   call by call, over held-out (user, query) test questions after a warm-up: p50, p99, speedup = exhaustive p50 /
+   recommend p50.
 2. The same on a synthetic category of 1,000,000 items: seeded unit vectors of the retrieval embedder's
    dimension (the Gaussian mixture of ``_synthetic.py``) in the index ``choose_factory`` picks (IVF), random
    F-latents (the real catalogue's per-dimension mean and spread, float32) for the re-rank; the real designer
@@ -18,7 +19,7 @@ then in one run:
    top, true item = bottom; 2,000, ``--quick`` 200): Recall@10 of the true bottom among every catalogue bottom,
    the query excluded, for design-and-retrieve, exhaustive scoring (and their ratio), visual similarity (the
    embedder's nearest bottoms to the query's own vector) and implicit ALS (``fit_cf``, the baselines'
-   settings); what each step adds (the retriever with design selection or feedback switched off); what the
+   settings); what each step adds (the retriever with design selection and feedback switched on and off); what the
    designs add: the same retrieval started from 4 random bottoms, or from the query's 4 nearest bottoms, instead
    of the designs (``recall10_random``, ``recall10_query_look``); 5-candidate retrieval
    accuracy of the designs (true bottom + 4 random bottoms; the candidate most similar to any design is picked;
