@@ -450,6 +450,58 @@ def test_in_batch_loss_is_eq10_over_every_valid_negative_of_the_batch() -> None:
     assert float(loss) == pytest.approx(0.5 * (np.mean(eq6) + np.mean(eq7)), rel=1e-4)
 
 
+@pytest.mark.parametrize("mode", ["theta", "none", "label"])
+@pytest.mark.parametrize("hidden", [(), (8,), (8, 4)])
+def test_score_outer_equals_score_latent_on_every_pair(mode: str, hidden: tuple[int, ...]) -> None:
+    model = make_model(user_mode=mode, metric_hidden=hidden)
+    if model.label is not None:
+        torch.nn.init.normal_(model.label.weight)
+    left, right = torch.randn(5, 8), torch.randn(7, 8)
+    bias = model.user_bias(torch.arange(5))
+    expected = model.score_latent(left[:, None] * right[None], None, None if bias is None else bias[:, None])
+    got = model.score_outer(left, right, bias)
+    assert got.shape == (5, 7)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_random_negatives_sets_how_many_random_bottoms_a_step_draws() -> None:
+    data = toy_data()
+    recipe = CompatibilityRecipe(CompatibilityModel(tiny(n_users=4)), data, toy_images(), joint_user_rows(data),
+                                 random_negatives=11)  # fmt: skip
+    batch = next(recipe.batches(torch.Generator().manual_seed(0), 6))
+    assert len(batch.users) == 6 and len(batch.random_bottoms) == 11
+    _, parts = recipe.loss(batch)
+    assert np.isfinite(parts["loss_eq6"])
+    with pytest.raises(InvalidInputError, match="random_negatives"):
+        CompatibilityRecipe(CompatibilityModel(tiny(n_users=4)), data, toy_images(), joint_user_rows(data),
+                            random_negatives=0)  # fmt: skip
+
+
+def test_freeze_conv_trains_the_rest_of_the_model_on_cached_conv_outputs() -> None:
+    data = toy_data()
+    torch.manual_seed(0)
+    model = CompatibilityModel(tiny(n_users=4))
+    conv_before = {k: v.clone() for k, v in model.encoder.features.state_dict().items()}
+    head_before = {k: v.clone() for k, v in model.encoder.head.state_dict().items()}
+    recipe = CompatibilityRecipe(model, data, toy_images(), joint_user_rows(data), freeze_conv=True)
+    assert recipe.conv_features is not None
+    plain, mirrored = recipe.conv_features
+    with torch.no_grad():
+        x = to_tensor(toy_images())
+        torch.testing.assert_close(plain, model.encoder.features.eval()(x).flatten(1))
+        torch.testing.assert_close(mirrored, model.encoder.features(x.flip(-1)).flatten(1))
+    trainable = {id(p) for g in recipe.parameter_groups() for p in g["params"]}
+    assert not any(id(p) in trainable for p in model.encoder.features.parameters())
+    # One step's encoding is F's head on the cached outputs: what F gives on the (possibly mirrored) pixels.
+    items, flip = torch.arange(6), torch.tensor([True, False, True, False, False, True])
+    with torch.no_grad():
+        torch.testing.assert_close(recipe._encode(items, flip), model.eval().encoder(recipe._pixels(items, flip)))
+    Trainer(recipe, TrainConfig(steps=20, batch_size=8, eval_every=20, lr=1e-2)).fit()
+    for k, v in model.encoder.features.state_dict().items():
+        assert torch.equal(v, conv_before[k]), k  # weights and batch-norm statistics alike
+    assert any(not torch.equal(v, head_before[k]) for k, v in model.encoder.head.state_dict().items())
+
+
 @dataclasses.dataclass
 class ToyRun:
     recipe: CompatibilityRecipe
@@ -623,6 +675,14 @@ def test_train_compatibility_without_theta_writes_no_preferences(session: Sessio
     n = session.scalar(select(func.count()).select_from(UserPreference)
                        .where(UserPreference.model_version_id == trained.model_version_id))  # fmt: skip
     assert n == 0
+
+
+def test_freeze_conv_needs_a_trained_conv_stack(session: Session, tmp_path: Path, image_cache: Path) -> None:
+    simulated_dataset(session, "cmp-frozen")
+    with pytest.raises(InvalidInputError, match="freeze_conv needs a trained conv stack"):
+        train_compatibility(session=session, dataset="cmp-frozen", variant="full", images_dir=image_cache,
+                            checkpoint_dir=tmp_path / "ckpt", train=DB_TRAIN, config=DB_CONFIG, freeze_conv=True)  # fmt: skip
+    assert not (tmp_path / "ckpt").exists() or not any((tmp_path / "ckpt").iterdir())
 
 
 def test_exported_checkpoint_drops_training_state_and_keeps_the_model(tmp_path: Path) -> None:

@@ -51,6 +51,12 @@ def compatibility(
     init_encoder: Annotated[
         str, typer.Option(help="Where F starts: none (the seed), auto, embedder, embedder:PATH or vgg16:PATH.")
     ] = "none",
+    freeze_conv: Annotated[
+        bool, typer.Option(help="Keep F's warm-started conv stack fixed; train F's FC layers, M and θu (fast).")
+    ] = False,
+    random_negatives: Annotated[
+        int | None, typer.Option(help="Random bottoms per step as Eq. 6 negatives (default: batch size).")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from this variant's checkpoint.")] = False,
     background: Background = False,
 ) -> None:
@@ -59,7 +65,8 @@ def compatibility(
         raise typer.BadParameter(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     params = {"family": "compatibility", "variant": variant, "dataset": dataset, "steps": steps,
               "batch_size": batch_size, "lr": lr, "eval_every": eval_every, "seed": seed, "resume": resume,
-              "user_lr": user_lr, "init_encoder": init_encoder}  # fmt: skip
+              "user_lr": user_lr, "init_encoder": init_encoder, "freeze_conv": freeze_conv,
+              "random_negatives": random_negatives}  # fmt: skip
     _train(params, f"compatibility/{variant}", background)
 
 

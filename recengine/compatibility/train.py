@@ -14,9 +14,11 @@ from sqlalchemy.orm import Session
 from recengine.compatibility.warm_start import warm_start
 from recengine.datasets.image_cache import load_image_cache
 from recengine.embedding.train import default_embedder_checkpoint
+from recengine.errors import InvalidInputError
 from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel, UserMode
 from recengine.store.models import ModelVersion, UserPreference
+from recengine.training.checkpoints import load_checkpoint
 from recengine.training.compatibility_recipe import DEFAULT_USER_LR, CompatibilityRecipe
 from recengine.training.trainer import Progress, TrainConfig, Trainer, TrainResult
 
@@ -57,11 +59,17 @@ def write_preferences(*, session: Session, model: CompatibilityModel, model_vers
 def train_compatibility(*, session: Session, dataset: str, variant: str, images_dir: Path, checkpoint_dir: Path,
                         train: TrainConfig, config: CompatibilityConfig | None = None,
                         progress: Progress | None = None, resume: bool = False,
-                        init_encoder: str = "none", user_lr: float = DEFAULT_USER_LR) -> TrainedModel:  # fmt: skip
+                        init_encoder: str = "none", user_lr: float = DEFAULT_USER_LR, freeze_conv: bool = False,
+                        random_negatives: int | None = None) -> TrainedModel:  # fmt: skip
     """Train ``variant`` (see :data:`VARIANTS`) on ``dataset``; the caller's transaction records the result.
 
     ``init_encoder`` says where F's weights start (:mod:`recengine.compatibility.warm_start`); a resumed run
-    continues from its checkpoint whatever it says.
+    continues from its checkpoint whatever it says. ``freeze_conv`` and ``random_negatives``: see
+    :class:`~recengine.training.compatibility_recipe.CompatibilityRecipe`; freezing a conv stack that starts from
+    scratch is refused (it would stay random).
+
+    Raises:
+        InvalidInputError: ``freeze_conv`` without a warm start to freeze.
     """
     torch.manual_seed(train.seed)
     data = load_protocol_data(session=session, dataset=dataset)
@@ -71,10 +79,17 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
                                           "n_users": int((rows >= 0).sum())})  # fmt: skip
     model = CompatibilityModel(model_config)
     initial = warm_start(model, init_encoder, default_embedder=default_embedder_checkpoint(session))
+    path = checkpoint_dir / f"compatibility-{dataset}-{variant}.pt"
+    resuming = resume and path.exists()
+    if freeze_conv and initial is None and not resuming:
+        raise InvalidInputError(f"freeze_conv needs a trained conv stack to freeze; init_encoder {init_encoder!r} "
+                                "loaded none (use embedder, embedder:PATH or vgg16:PATH)")  # fmt: skip
     images = load_image_cache(session=session, item_ids=data.item_ids, size=model_config.image_size,
                               cache_dir=images_dir)  # fmt: skip
-    recipe = CompatibilityRecipe(model, data, images, rows, seed=train.seed, user_lr=user_lr)
-    path = checkpoint_dir / f"compatibility-{dataset}-{variant}.pt"
+    if resuming:  # the conv stack to freeze is the checkpoint's, so load it before caching
+        model.load_state_dict(load_checkpoint(path, family="compatibility")["state_dict"])
+    recipe = CompatibilityRecipe(model, data, images, rows, seed=train.seed, user_lr=user_lr,
+                                 freeze_conv=freeze_conv, random_negatives=random_negatives)  # fmt: skip
     trainer = Trainer(recipe, train, checkpoint=path, progress=progress)
     if resume:
         trainer.resume()
@@ -86,7 +101,8 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
         version = ModelVersion(family="compatibility", name=name)
         session.add(version)
     version.config = {"model": model_config.as_dict(), "train": train.as_dict(), "dataset": dataset,
-                      "init_encoder": initial, "user_lr": user_lr}  # fmt: skip
+                      "init_encoder": initial, "user_lr": user_lr, "freeze_conv": freeze_conv,
+                      "random_negatives": random_negatives}  # fmt: skip
     version.metrics = result.metrics
     version.checkpoint_path, version.checkpoint_sha256 = str(path), result.sha256
     session.flush()

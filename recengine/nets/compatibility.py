@@ -108,6 +108,24 @@ class CompatibilityModel(nn.Module):
         out = self.metric[1:](hidden).squeeze(-1)
         return out
 
+    def score_outer(self, left: torch.Tensor, right: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, N) scores M(left_b ⊙ right_n) (+ bias_b in M's first layer) for every pair of rows.
+
+        Equal to ``score_latent(left[:, None] * right[None])``, but M's first layer is linear, so
+        W1 (l ⊙ r) = (W1 diag(l)) r: one matrix product per left row instead of materialising B·N products
+        of z_dim values and passing each through the layer. Training with thousands of in-batch negatives per
+        positive (Eq. 6/7) costs a few matrix products this way.
+        """
+        first = self.metric[0]
+        if not isinstance(first, nn.Linear):  # pragma: no cover - M always starts with a Linear layer
+            raise TypeError("M must start with a linear layer")
+        weighted = left[:, None, :] * first.weight[None]  # (B, H, d)
+        hidden = torch.matmul(weighted, right.t()).transpose(1, 2) + first.bias  # (B, N, H)
+        if bias is not None:
+            hidden = hidden + bias[:, None, :]
+        out: torch.Tensor = self.metric[1:](hidden).squeeze(-1)
+        return out
+
     def forward(self, users: torch.Tensor, x_q: torch.Tensor, x_c: torch.Tensor) -> torch.Tensor:
         """users (B,), x_q and x_c (B, 3, S, S) -> scores (B,)."""
         z_o = self.encoder(x_q) * self.encoder(x_c)

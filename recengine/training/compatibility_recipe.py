@@ -23,6 +23,7 @@ from torch import nn
 
 from recengine.compatibility.scoring import CompatibilityScorer, embed_images
 from recengine.datasets.image_cache import to_tensor
+from recengine.errors import InvalidInputError
 from recengine.evaluation.metrics import fitb_accuracy
 from recengine.evaluation.protocol import build_questions
 from recengine.evaluation.protocol_data import ProtocolData
@@ -38,18 +39,27 @@ class Batch:
     users: torch.Tensor  # (B,) model user rows
     queries: torch.Tensor  # (B,) item indices
     positives: torch.Tensor  # (B,)
-    random_bottoms: torch.Tensor  # (B,) uniformly drawn training bottoms (Eq. 6 negatives)
+    random_bottoms: torch.Tensor  # (R,) uniformly drawn training bottoms (Eq. 6 negatives)
 
 
 class CompatibilityRecipe:
     """See the module docstring. ``weight_decay`` is 2λ of Eq. 10 (Adam adds wd·θ, the gradient of λ‖θ‖²);
-    ``user_lr`` is the learning rate of θu (and of the discrete labels)."""
+    ``user_lr`` is the learning rate of θu (and of the discrete labels); ``random_negatives`` is how many
+    uniformly drawn bottoms join each step's Eq. 6 negatives (default: as many as positives).
+
+    ``freeze_conv`` keeps F's convolutional stack as it starts (a warm start: a trained image network) and trains
+    F's fully connected layers, M and θu on its outputs, computed once for every item and its mirror image:
+    a step then costs no convolution, so the epochs the seed trains for fit in a CPU budget (measured in
+    docs/decisions.md)."""
 
     family = "compatibility"
 
     def __init__(self, model: CompatibilityModel, data: ProtocolData, images: NDArray[np.uint8],
                  user_rows: IntArray, *, weight_decay: float = 1e-5, user_lr: float = DEFAULT_USER_LR,
-                 eval_questions: int = 1500, seed: int = 0) -> None:  # fmt: skip
+                 eval_questions: int = 1500, seed: int = 0, freeze_conv: bool = False,
+                 random_negatives: int | None = None) -> None:  # fmt: skip
+        if random_negatives is not None and random_negatives < 1:
+            raise InvalidInputError(f"random_negatives must be >= 1, got {random_negatives}")
         self.model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.data = data
         self.images = torch.from_numpy(np.array(images, copy=True))  # (I, S, S, 3) uint8, ~0.5 GB for 40k
@@ -66,11 +76,25 @@ class CompatibilityRecipe:
         self.eval_questions = eval_questions
         self.seed = seed
         self._valid = build_questions(data, part="valid", seed=seed)
+        self.random_negatives = random_negatives
+        self.conv_features: tuple[torch.Tensor, torch.Tensor] | None = None
+        if freeze_conv:
+            self.model.encoder.features.requires_grad_(False)
+            self.conv_features = (self._conv_outputs(flip=False), self._conv_outputs(flip=True))
+
+    @torch.no_grad()
+    def _conv_outputs(self, *, flip: bool, batch: int = 1024) -> torch.Tensor:
+        stack = self.model.encoder.features.eval()
+        out = []
+        for start in range(0, len(self.images), batch):
+            x = to_tensor(self.images[start : start + batch]).contiguous(memory_format=torch.channels_last)
+            out.append(stack(x.flip(-1) if flip else x).flatten(1))
+        return torch.cat(out)
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         user_params = [p for name, p in self.model.named_parameters() if name.startswith(("theta", "label"))]
         ids = {id(p) for p in user_params}
-        rest = [p for p in self.model.parameters() if id(p) not in ids]
+        rest = [p for p in self.model.parameters() if id(p) not in ids and p.requires_grad]
         # Eq. 10 regularises F and M; θu is "also learned" with no penalty of its own. Each θu row sees ~1/700 of
         # the batches, so at the seeds' 2e-4 it would barely move in the CPU budget of ~2 epochs (the paper
         # trains 25): user parameters get their own, larger learning rate.
@@ -82,7 +106,8 @@ class CompatibilityRecipe:
         n = len(users)
         while True:
             idx = torch.randint(0, n, (batch_size,), generator=generator)
-            random_bottoms = self.bottoms[torch.randint(0, len(self.bottoms), (batch_size,), generator=generator)]
+            n_random = self.random_negatives or batch_size
+            random_bottoms = self.bottoms[torch.randint(0, len(self.bottoms), (n_random,), generator=generator)]
             yield Batch(users=users[idx], queries=queries[idx], positives=targets[idx], random_bottoms=random_bottoms)
 
     def _pixels(self, items: torch.Tensor, flip: torch.Tensor | None = None) -> torch.Tensor:
@@ -91,24 +116,31 @@ class CompatibilityRecipe:
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         return x
 
+    def _encode(self, items: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+        z: torch.Tensor
+        if self.conv_features is None:
+            z = self.model.encoder(self._pixels(items, flip))
+        else:
+            plain, mirrored = self.conv_features
+            z = self.model.encoder.head(torch.where(flip[:, None], mirrored[items], plain[items]))
+        return z
+
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         b = len(batch.users)
         items = torch.cat([batch.queries, batch.positives, batch.random_bottoms])
         unique, inverse = torch.unique(items, return_inverse=True)
         flip = torch.rand(len(unique)) < 0.5
-        z = self.model.encoder(self._pixels(unique, flip))[inverse]
+        z = self._encode(unique, flip)[inverse]
         zq, zc, zr = z[:b], z[b : 2 * b], z[2 * b :]
         m = self.model
         theta, bias = m.user_vectors(batch.users), m.user_bias(batch.users)
-        theta_ = None if theta is None else theta[:, None]
-        bias_ = None if bias is None else bias[:, None]
         pos = m.score_latent(zq * zc, theta, bias)  # (B,)
         # Eq. 6: (u_i, q_i) with every bottom of the batch that is not c_i.
-        bottoms = torch.cat([zc, zr])  # (2B, d)
-        s6 = m.score_latent(zq[:, None] * bottoms[None], theta_, bias_)  # (B, 2B)
+        user_query = zq if theta is None else theta * zq
+        s6 = m.score_outer(user_query, torch.cat([zc, zr]), bias)  # (B, B + R)
         ok6 = torch.cat([batch.positives, batch.random_bottoms])[None] != batch.positives[:, None]
         # Eq. 7: user i scoring another user's pair (q_j, c_j).
-        s7 = m.score_latent((zq * zc)[None], theta_, bias_)  # (B, B)
+        s7 = m.score_outer(torch.ones_like(zq) if theta is None else theta, zq * zc, bias)  # (B, B)
         ok7 = batch.users[None] != batch.users[:, None]
         loss6 = _masked_mean(-nn.functional.logsigmoid(pos[:, None] - s6), ok6)
         loss7 = _masked_mean(-nn.functional.logsigmoid(pos[:, None] - s7), ok7)

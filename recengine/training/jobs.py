@@ -21,7 +21,8 @@ from recengine.training.trainer import Progress, TrainConfig
 FAMILIES = ("compatibility", "designer", "embedder", "inpainting")
 _TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 _COMMON = {"family", "variant", "dataset", "config", "resume", "name"}
-_EXTRA = {"compatibility": {"user_lr", "init_encoder"}, "designer": {"compatibility_checkpoint", "lambda_fm_g"},
+_EXTRA = {"compatibility": {"user_lr", "init_encoder", "freeze_conv", "random_negatives"},
+          "designer": {"compatibility_checkpoint", "lambda_fm_g"},
           "inpainting": {"feature_net", "d_lr", "eval_images"}}  # fmt: skip
 
 
@@ -66,12 +67,15 @@ def _compatibility(session: Any, params: Mapping[str, Any], train: TrainConfig, 
     from recengine.training.compatibility_recipe import DEFAULT_USER_LR
 
     config = CompatibilityConfig.from_dict(dict(params["config"])) if params.get("config") else None
+    negatives = params.get("random_negatives")
     trained = train_compatibility(session=session, dataset=str(params.get("dataset", DEFAULT_DATASET)),
                                   variant=str(params.get("variant", "full")), images_dir=images_dir,
                                   checkpoint_dir=checkpoint_dir, train=train, config=config, progress=progress,
                                   resume=bool(params.get("resume", False)),
                                   init_encoder=str(params.get("init_encoder", "none")),
-                                  user_lr=float(params.get("user_lr", DEFAULT_USER_LR)))  # fmt: skip
+                                  user_lr=float(params.get("user_lr", DEFAULT_USER_LR)),
+                                  freeze_conv=bool(params.get("freeze_conv", False)),
+                                  random_negatives=negatives if negatives is None else int(negatives))  # fmt: skip
     return _summary(trained.model_version_id, trained.checkpoint, trained.result.seconds, trained.result.metrics)
 
 
