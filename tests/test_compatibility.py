@@ -681,8 +681,28 @@ def test_freeze_conv_needs_a_trained_conv_stack(session: Session, tmp_path: Path
     simulated_dataset(session, "cmp-frozen")
     with pytest.raises(InvalidInputError, match="freeze_conv needs a trained conv stack"):
         train_compatibility(session=session, dataset="cmp-frozen", variant="full", images_dir=image_cache,
-                            checkpoint_dir=tmp_path / "ckpt", train=DB_TRAIN, config=DB_CONFIG, freeze_conv=True)  # fmt: skip
+                            checkpoint_dir=tmp_path / "ckpt", train=DB_TRAIN, config=DB_CONFIG,
+                            freeze_conv=True)  # fmt: skip
     assert not (tmp_path / "ckpt").exists() or not any((tmp_path / "ckpt").iterdir())
+
+
+def test_freeze_conv_keeps_the_warm_started_conv_stack_and_records_it(session: Session, tmp_path: Path,
+                                                                       image_cache: Path) -> None:  # fmt: skip
+    from tests.test_warm_start import embedder_file
+
+    simulated_dataset(session, "cmp-frozen-ok")
+    path, net = embedder_file(tmp_path, convs=DB_CONFIG.convs)
+    trained = train_compatibility(session=session, dataset="cmp-frozen-ok", variant="full", images_dir=image_cache,
+                                  checkpoint_dir=tmp_path / "ckpt", train=DB_TRAIN, config=DB_CONFIG,
+                                  init_encoder=f"embedder:{path}", freeze_conv=True, random_negatives=5)  # fmt: skip
+    state = load_checkpoint(trained.checkpoint, family="compatibility")["state_dict"]
+    theirs = net.state_dict()
+    conv = [k for k in theirs if k.startswith("features.")]
+    assert conv and all(torch.equal(state[f"encoder.{k}"], theirs[k]) for k in conv)  # running stats included
+    version = session.get(ModelVersion, trained.model_version_id)
+    assert version is not None
+    assert version.config["freeze_conv"] is True and version.config["random_negatives"] == 5
+    assert version.config["init_encoder"]["kind"] == "embedder"
 
 
 def test_exported_checkpoint_drops_training_state_and_keeps_the_model(tmp_path: Path) -> None:

@@ -54,6 +54,7 @@ def compatibility(
     freeze_conv: Annotated[
         bool, typer.Option(help="Keep F's warm-started conv stack fixed; train F's FC layers, M and θu (fast).")
     ] = False,
+    threads: Annotated[int, typer.Option(help="Intra-op threads (0: torch's default; 1 beside a busy process).")] = 0,
     random_negatives: Annotated[
         int | None, typer.Option(help="Random bottoms per step as Eq. 6 negatives (default: batch size).")
     ] = None,
@@ -66,7 +67,7 @@ def compatibility(
     params = {"family": "compatibility", "variant": variant, "dataset": dataset, "steps": steps,
               "batch_size": batch_size, "lr": lr, "eval_every": eval_every, "seed": seed, "resume": resume,
               "user_lr": user_lr, "init_encoder": init_encoder, "freeze_conv": freeze_conv,
-              "random_negatives": random_negatives}  # fmt: skip
+              "random_negatives": random_negatives, "threads": threads}  # fmt: skip
     _train(params, f"compatibility/{variant}", background)
 
 

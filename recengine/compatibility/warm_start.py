@@ -3,9 +3,9 @@
 The seed initialises F and trains it for 25 epochs; on 2 CPU cores the default recipe affords about two. A
 network that already reads garments gets F there sooner: the catalogue image network (trained on the shop's
 own product labels: article type, colour, gender, usage; :mod:`recengine.nets.embedder`) has exactly F's
-convolutional stack and first fully connected layer at the default sizes, and an ImageNet VGG16 (torchvision
-format) has the conv stack of ``CompatibilityConfig.paper()``. Only tensors of equal name and shape are copied;
-the rest of F, M and θu start as usual. Measured in ``docs/decisions.md``.
+convolutional stack at the default sizes (and its first fully connected layer where F's has that shape), and an
+ImageNet VGG16 (torchvision format) has the conv stack of ``CompatibilityConfig.paper()``. Only tensors of equal
+name and shape are copied; the rest of F, M and θu start as usual. Measured in ``docs/decisions.md``.
 
 Specs (the same words as the inpainting feature network): ``none``; ``embedder`` (the newest registered
 catalogue network, else the shipped one); ``embedder:PATH``; ``vgg16:PATH``; ``auto`` (``embedder`` when one

@@ -10,9 +10,10 @@ Reference: Yu, Zhang, Xiao, Zhang, Zhu. "Personalized Fashion Design." ICCV 2019
 User modes (the seed's Table 2 ablations): ``theta`` (the full model), ``none`` (θu removed: M(z_o)) and
 ``label`` (a discrete user label instead of θu: a one-hot user id concatenated to z_o before M, implemented
 as the equivalent per-user bias of M's first layer). Choices not in the paper, all set by config: batch norm
-in F (training from scratch, no ImageNet weights here), and a CPU-sized default: VGG configuration A's layer
-pattern (the same family; VGG16's pattern is ``convs=(2, 2, 3, 3, 3)``) with 1/8 of VGG's widths and FC
-256-128-64 instead of 1024-512-64. ``CompatibilityConfig.paper()`` gives the seed's full sizes.
+in F (training from scratch, no ImageNet weights here), and a CPU-sized conv stack: VGG configuration A's layer
+pattern (the same family; VGG16's pattern is ``convs=(2, 2, 3, 3, 3)``) with 1/8 of VGG's widths; F's fully
+connected layers have the seed's 1024-512-64 (they cost little next to the convolutions).
+``CompatibilityConfig.paper()`` gives the seed's full sizes throughout.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class CompatibilityConfig:
     image_size: int = 64
     widths: tuple[int, ...] = (8, 16, 32, 64, 64)  # VGG: 64-128-256-512-512
     convs: tuple[int, ...] = (1, 1, 2, 2, 2)  # VGG configuration A (11 layers); VGG16: (2, 2, 3, 3, 3)
-    fc: tuple[int, ...] = (256, 128)  # the seed: 1024, 512
+    fc: tuple[int, ...] = (1024, 512)  # the seed's sizes
     z_dim: int = 64
     metric_hidden: tuple[int, ...] = (64,)
     user_mode: UserMode = "theta"
