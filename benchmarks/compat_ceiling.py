@@ -40,7 +40,7 @@ from benchmarks._common import IMAGE_CACHE, build_default_dataset, scratch_datab
 from recengine.compatibility.scoring import CompatibilityScorer
 from recengine.compatibility.train import joint_user_rows
 from recengine.compatibility.warm_start import warm_start
-from recengine.datasets.image_cache import load_image_cache, to_tensor
+from recengine.datasets.image_cache import load_image_cache
 from recengine.datasets.outfits import CatalogueArrays, SimulationParams
 from recengine.evaluation.baselines import fit_cf
 from recengine.evaluation.oracle import SimulationOracle
@@ -48,10 +48,10 @@ from recengine.evaluation.protocol import Questions, build_questions, evaluate
 from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
 from recengine.preferences.cf import CFConfig
-from recengine.training.compatibility_recipe import CompatibilityRecipe
+from recengine.training.compatibility_recipe import CompatibilityRecipe, conv_outputs
 from recengine.training.trainer import TrainConfig, Trainer
 
-#: F's conv stack ends in (64, 2, 2) = 256 values at the default sizes: the inputs take that shape.
+#: F's conv stack ends in (64, 2, 2) = 256 values at the default sizes: the inputs are that many, flattened.
 INPUT_SHAPE = (64, 2, 2)
 VARIANTS = ("attributes", "photos", "photos_memory")
 
@@ -74,7 +74,7 @@ class FixedInputRecipe(CompatibilityRecipe):
 
     def _encode(self, items: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
         plain, mirrored = self.inputs
-        z: torch.Tensor = self.model.encoder(torch.where(flip[:, None, None, None], mirrored[items], plain[items]))
+        z: torch.Tensor = self.model.encoder(torch.where(flip[:, None], mirrored[items], plain[items]))
         if isinstance(self.model, ItemMemoryModel):
             z = z + self.model.item_memory(items)
         return z
@@ -91,20 +91,13 @@ def attribute_inputs(catalogue: CatalogueArrays) -> torch.Tensor:
         raise SystemExit(f"{onehot.shape[1]} attribute columns do not fit F's {size} inputs")
     padded = np.zeros((len(onehot), size), dtype=np.float32)
     padded[:, : onehot.shape[1]] = onehot
-    return torch.from_numpy(padded).view(-1, *INPUT_SHAPE)
+    return torch.from_numpy(padded)
 
 
-@torch.no_grad()
 def photo_inputs(embedder: Path, images: NDArray[np.uint8]) -> tuple[torch.Tensor, torch.Tensor]:
     model = CompatibilityModel(CompatibilityConfig())
     warm_start(model, f"embedder:{embedder}", default_embedder=None)  # F's warm start; only its conv stack is used
-    stack = model.encoder.features.eval()
-    out: list[list[torch.Tensor]] = [[], []]
-    for start in range(0, len(images), 1024):
-        x = to_tensor(np.ascontiguousarray(images[start : start + 1024]))
-        out[0].append(stack(x))
-        out[1].append(stack(x.flip(-1)))
-    return torch.cat(out[0]), torch.cat(out[1])
+    return conv_outputs(model.encoder.features, images)
 
 
 def train_on_inputs(inputs: tuple[torch.Tensor, torch.Tensor], data: ProtocolData, images: NDArray[np.uint8],

@@ -80,16 +80,7 @@ class CompatibilityRecipe:
         self.conv_features: tuple[torch.Tensor, torch.Tensor] | None = None
         if freeze_conv:
             self.model.encoder.features.requires_grad_(False)
-            self.conv_features = (self._conv_outputs(flip=False), self._conv_outputs(flip=True))
-
-    @torch.no_grad()
-    def _conv_outputs(self, *, flip: bool, batch: int = 1024) -> torch.Tensor:
-        stack = self.model.encoder.features.eval()
-        out = []
-        for start in range(0, len(self.images), batch):
-            x = to_tensor(self.images[start : start + batch]).contiguous(memory_format=torch.channels_last)
-            out.append(stack(x.flip(-1) if flip else x).flatten(1))
-        return torch.cat(out)
+            self.conv_features = conv_outputs(self.model.encoder.features, self.images)
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         user_params = [p for name, p in self.model.named_parameters() if name.startswith(("theta", "label"))]
@@ -170,6 +161,19 @@ class CompatibilityRecipe:
                 e for e, row in zip(self.data.user_external, self.user_rows, strict=True) if row >= 0
             ],
         }
+
+
+@torch.no_grad()
+def conv_outputs(stack: nn.Module, images: NDArray[np.uint8] | torch.Tensor,
+                 batch: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """(I, S, S, 3) uint8 -> F's conv stack in eval mode on every image and on its mirror image, each (I, C·H·W)."""
+    stack.eval()
+    plain, mirrored = [], []
+    for start in range(0, len(images), batch):
+        x = to_tensor(images[start : start + batch]).contiguous(memory_format=torch.channels_last)
+        plain.append(stack(x).flatten(1))
+        mirrored.append(stack(x.flip(-1)).flatten(1))
+    return torch.cat(plain), torch.cat(mirrored)
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
