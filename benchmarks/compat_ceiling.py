@@ -66,6 +66,11 @@ class ItemMemoryModel(CompatibilityModel):
         self.item_memory = nn.Embedding(n_items, config.z_dim)
         nn.init.zeros_(self.item_memory.weight)
 
+    def remember(self, z: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """F's output ``z`` of ``items`` (every item when None) plus their memory vectors."""
+        memory = self.item_memory.weight if items is None else self.item_memory(items)
+        return z + memory
+
 
 class FixedInputRecipe(CompatibilityRecipe):
     """The recipe with each item's fixed input (and its mirror image's) in place of its pixels."""
@@ -77,9 +82,7 @@ class FixedInputRecipe(CompatibilityRecipe):
     def _encode(self, items: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
         plain, mirrored = self.inputs
         z: torch.Tensor = self.model.encoder(torch.where(flip[:, None], mirrored[items], plain[items]))
-        if isinstance(self.model, ItemMemoryModel):
-            z = z + self.model.item_memory(items)
-        return z
+        return self.model.remember(z, items) if isinstance(self.model, ItemMemoryModel) else z
 
     def evaluate(self) -> dict[str, float]:
         return {}
@@ -117,8 +120,7 @@ def train_on_inputs(inputs: tuple[torch.Tensor, torch.Tensor], data: ProtocolDat
     model.eval()
     with torch.no_grad():
         z: torch.Tensor = model.encoder(inputs[0])
-        if isinstance(model, ItemMemoryModel):
-            z = z + model.item_memory.weight
+        z = model.remember(z) if isinstance(model, ItemMemoryModel) else z
     return CompatibilityScorer(model, z, rows)
 
 

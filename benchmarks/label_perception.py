@@ -26,13 +26,12 @@ from sqlalchemy.orm import Session
 from torch import nn
 
 from benchmarks._common import IMAGE_CACHE, scratch_database
-from recengine.datasets.image_cache import load_image_cache, to_tensor
+from recengine.datasets.image_cache import load_image_cache
 from recengine.datasets.importers.myntra import import_myntra
 from recengine.datasets.outfits import CatalogueArrays, load_catalogue, load_category_map
 from recengine.datasets.outfits.composer import SLOT_ORDER
 from recengine.datasets.outfits.rules import USAGES, usage_code
-from recengine.nets.embedder import EmbedderConfig, EmbedderNet
-from recengine.training.checkpoints import load_checkpoint
+from recengine.embedding.embedder import CatalogueEmbedder
 from recengine.training.embedder_recipe import held_out
 
 IntArray = NDArray[np.int64]
@@ -42,18 +41,12 @@ BACKGROUND = 235  # a pixel whose every channel is above this is the photo's whi
 
 def network_predictions(path: Path, images: NDArray[np.uint8], catalogue: CatalogueArrays) -> dict[str, IntArray]:
     """Each head's predicted class, mapped to the catalogue's codes (-1 where the name is not one of them)."""
-    payload = load_checkpoint(path, family="embedder")
-    net = EmbedderNet(EmbedderConfig.from_dict(payload["config"]))
-    net.load_state_dict(payload["state_dict"])
-    net.eval()
-    heads = net.config.heads
-    best: dict[str, list[NDArray[np.int64]]] = {name: [] for name in ("colour", "article_type", "usage")}
+    embedder = CatalogueEmbedder.from_checkpoint(path)
     with torch.no_grad():
-        for start in range(0, len(images), 1024):
-            logits = net.logits(net(to_tensor(torch.tensor(images[start : start + 1024]))))
-            for name, out in best.items():
-                out.append(logits[name].argmax(1).numpy())
-    names = {name: [heads[name][c] for c in np.concatenate(out)] for name, out in best.items()}
+        logits = embedder.model.logits(torch.from_numpy(embedder.embed(images)))
+    heads = embedder.model.config.heads
+    names = {name: [heads[name][c] for c in logits[name].argmax(1).tolist()]
+             for name in ("colour", "article_type", "usage")}  # fmt: skip
     colour_code = {n: i for i, n in enumerate(catalogue.colour_names)}
     article_code = {n: i for i, n in enumerate(catalogue.article_names)}
     return {
