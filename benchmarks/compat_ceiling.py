@@ -44,18 +44,20 @@ from recengine.compatibility.train import joint_user_rows
 from recengine.compatibility.warm_start import warm_start
 from recengine.datasets.image_cache import load_image_cache
 from recengine.datasets.outfits import CatalogueArrays, SimulationParams
-from recengine.evaluation.baselines import fit_cf
+from recengine.evaluation.baselines import UserHistoryScorer, fit_cf
 from recengine.evaluation.oracle import SimulationOracle
 from recengine.evaluation.protocol import Questions, build_questions, evaluate
 from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
-from recengine.preferences.cf import CFConfig
+from recengine.preferences.cf import CFConfig, ImplicitCF
 from recengine.training.compatibility_recipe import CompatibilityRecipe, conv_outputs
 from recengine.training.trainer import TrainConfig, Trainer
 
 #: F's conv stack ends in (64, 2, 2) = 256 values at the default sizes: the inputs are that many, flattened.
 INPUT_SHAPE = (64, 2, 2)
-VARIANTS = ("attributes", "photos", "photos_memory")
+VARIANTS = ("attributes", "photos", "photos_memory", "als_factors")
+#: Run when --variants is not given (all but ``als_factors`` fit the 15-minute budget together).
+DEFAULT_VARIANTS = VARIANTS[:3]
 
 
 class ItemMemoryModel(CompatibilityModel):
@@ -99,6 +101,23 @@ def attribute_inputs(catalogue: CatalogueArrays) -> torch.Tensor:
     return torch.from_numpy(padded)
 
 
+def als_factor_inputs(cf: ImplicitCF) -> torch.Tensor:
+    """ALS's item factors, each dimension scaled to unit variance over the items someone wore, zero-padded to
+    F's input width (items nobody wore keep ALS's all-zero factors)."""
+    factors = torch.from_numpy(cf.item_factors.astype(np.float32))
+    worn = factors.abs().sum(1) > 0
+    factors = factors / factors[worn].std(0, keepdim=True)
+    padded = torch.zeros(len(factors), int(np.prod(INPUT_SHAPE)))
+    padded[:, : factors.shape[1]] = factors
+    return padded
+
+
+def rewear_rate(data: ProtocolData, questions: Questions) -> float:
+    """Share of ``questions`` whose true bottom the asking user wore in one of their training outfits."""
+    worn = data.interaction_matrix().tocsr()
+    return float((np.asarray(worn[np.array(questions.users), np.array(questions.targets)]).ravel() > 0).mean())
+
+
 def photo_inputs(embedder: Path, images: NDArray[np.uint8]) -> tuple[torch.Tensor, torch.Tensor]:
     model = CompatibilityModel(CompatibilityConfig())
     warm_start(model, f"embedder:{embedder}", default_embedder=None)  # F's warm start; only its conv stack is used
@@ -134,7 +153,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--user-lr", type=float, default=5e-2)
     parser.add_argument("--random-negatives", type=int, default=512)
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"Some of {', '.join(VARIANTS)}.")
+    parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=f"Some of {', '.join(VARIANTS)}.")
     args = parser.parse_args()
     variants = args.variants.split(",")
     if not variants or set(variants) - set(VARIANTS):
@@ -159,12 +178,17 @@ def main() -> None:
     oracle = SimulationOracle.fit(built.catalogue, params, len(data.user_ids))
     results["oracle"] = evaluate(oracle, data, joint)
     results["oracle_taste"] = evaluate(dataclasses.replace(oracle, parts="taste"), data, joint)
-    results["als"] = evaluate(fit_cf(data, CFConfig(model="als")), data, joint)
+    als = fit_cf(data, CFConfig(model="als"))
+    results["als"] = evaluate(als, data, joint)
+    results["user_history"] = evaluate(UserHistoryScorer.fit(data), data, joint)
+    rewear = rewear_rate(data, joint)
     print(f"[{time.perf_counter() - start:.0f} s] oracle and ALS evaluated")
     flat = attribute_inputs(built.catalogue)
     photos = photo_inputs(args.embedder, images) if {"photos", "photos_memory"} & set(variants) else None
+    factors = als_factor_inputs(als)
+    fixed = {"attributes": (flat, flat), "als_factors": (factors, factors)}
     for name in variants:
-        inputs = (flat, flat) if name == "attributes" else photos
+        inputs = fixed.get(name, photos)
         assert inputs is not None
         scorer = train_on_inputs(inputs, data, images, rows, args, memory=name == "photos_memory")
         results[name] = evaluate(scorer, data, joint)
@@ -177,6 +201,7 @@ def main() -> None:
     print(f"total {time.perf_counter() - start:.0f} s")
     figures = {f"recall10_{name}": r["recall10"] for name, r in results.items()}
     figures |= {f"pfitb_{name}": results[name]["pfitb"] for name in variants}
+    figures["rewear"] = rewear
     print("RESULT " + " ".join(f"{k}={v:.4f}" for k, v in figures.items()) + f" steps={args.steps}")
 
 
