@@ -115,6 +115,7 @@ def als_factor_inputs(cf: ImplicitCF) -> torch.Tensor:
 def rewear_rate(data: ProtocolData, questions: Questions) -> float:
     """Share of ``questions`` whose true bottom the asking user wore in one of their training outfits."""
     worn = data.interaction_matrix().tocsr()
+    # Copies: scipy's fancy indexing refuses the protocol's read-only index arrays.
     return float((np.asarray(worn[np.array(questions.users), np.array(questions.targets)]).ravel() > 0).mean())
 
 
