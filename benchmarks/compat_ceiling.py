@@ -90,26 +90,28 @@ class FixedInputRecipe(CompatibilityRecipe):
         return {}
 
 
+def padded_inputs(columns: NDArray[np.float32], what: str) -> torch.Tensor:
+    """(I, C) per-item columns, zero-padded to F's input width."""
+    size = int(np.prod(INPUT_SHAPE))
+    if columns.shape[1] > size:
+        raise SystemExit(f"{columns.shape[1]} {what} columns do not fit F's {size} inputs")
+    padded = np.zeros((len(columns), size), dtype=np.float32)
+    padded[:, : columns.shape[1]] = columns
+    return torch.from_numpy(padded)
+
+
 def attribute_inputs(catalogue: CatalogueArrays) -> torch.Tensor:
     codes = (catalogue.colour, catalogue.article, catalogue.usage, catalogue.season, catalogue.gender)
     onehot = np.concatenate([np.eye(int(c.max()) + 1, dtype=np.float32)[c] for c in codes], axis=1)
-    size = int(np.prod(INPUT_SHAPE))
-    if onehot.shape[1] > size:
-        raise SystemExit(f"{onehot.shape[1]} attribute columns do not fit F's {size} inputs")
-    padded = np.zeros((len(onehot), size), dtype=np.float32)
-    padded[:, : onehot.shape[1]] = onehot
-    return torch.from_numpy(padded)
+    return padded_inputs(onehot, "attribute")
 
 
 def als_factor_inputs(cf: ImplicitCF) -> torch.Tensor:
     """ALS's item factors, each dimension scaled to unit variance over the items someone wore, zero-padded to
     F's input width (items nobody wore keep ALS's all-zero factors)."""
-    factors = torch.from_numpy(cf.item_factors.astype(np.float32))
-    worn = factors.abs().sum(1) > 0
-    factors = factors / factors[worn].std(0, keepdim=True)
-    padded = torch.zeros(len(factors), int(np.prod(INPUT_SHAPE)))
-    padded[:, : factors.shape[1]] = factors
-    return padded
+    factors = cf.item_factors.astype(np.float32)
+    worn = np.abs(factors).sum(1) > 0
+    return padded_inputs(factors / factors[worn].std(0, ddof=1), "ALS factor")
 
 
 def rewear_rate(data: ProtocolData, questions: Questions) -> float:
@@ -186,8 +188,10 @@ def main() -> None:
     print(f"[{time.perf_counter() - start:.0f} s] oracle and ALS evaluated")
     flat = attribute_inputs(built.catalogue)
     photos = photo_inputs(args.embedder, images) if {"photos", "photos_memory"} & set(variants) else None
-    factors = als_factor_inputs(als)
-    fixed = {"attributes": (flat, flat), "als_factors": (factors, factors)}
+    fixed = {"attributes": (flat, flat)}
+    if "als_factors" in variants:
+        factors = als_factor_inputs(als)
+        fixed["als_factors"] = (factors, factors)
     for name in variants:
         inputs = fixed.get(name, photos)
         assert inputs is not None
