@@ -31,15 +31,17 @@ from recengine.evaluation.protocol import Questions, build_questions, evaluate
 from recengine.evaluation.protocol_data import ProtocolData
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
 from recengine.preferences.cf import CFConfig
-from recengine.preferences.service import build_context, fit_examples
+from recengine.preferences.service import build_context, fit_examples, trained_negative_mix
 from recengine.training.checkpoints import load_checkpoint
+from recengine.training.compatibility_recipe import NegativeMix
 
 
 def subset(q: Questions, keep: np.ndarray) -> Questions:
     return Questions(**{name: getattr(q, name)[keep] for name in q.__dataclass_fields__})
 
 
-def load_model(path: Path, data: ProtocolData, rows: np.ndarray) -> CompatibilityModel:
+def load_model(path: Path, data: ProtocolData, rows: np.ndarray) -> tuple[CompatibilityModel, NegativeMix]:
+    """The checkpoint's model (eval mode) and the negatives it was trained with."""
     payload = load_checkpoint(path, family="compatibility")
     model = CompatibilityModel(CompatibilityConfig.from_dict(payload["config"]))
     model.load_state_dict(payload["state_dict"])
@@ -47,11 +49,12 @@ def load_model(path: Path, data: ProtocolData, rows: np.ndarray) -> Compatibilit
     saved = payload["extra"].get("user_external_ids")
     if saved is not None and saved != expected:
         raise SystemExit(f"{path} was trained on other users than this dataset's joint users")
-    return model.eval()
+    return model.eval(), trained_negative_mix(payload)
 
 
-def newcomers(model: CompatibilityModel, data: ProtocolData, z: torch.Tensor, rows: np.ndarray) -> tuple:
-    ctx = build_context(0, model, data, z)
+def newcomers(model: CompatibilityModel, mix: NegativeMix, data: ProtocolData, z: torch.Tensor,
+              rows: np.ndarray) -> tuple:  # fmt: skip
+    ctx = build_context(0, model, data, z, mix)
     users, queries, targets, _ = data.pairs("train")
     thetas = np.full((len(data.user_ids), model.config.z_dim), np.nan)
     seconds = []
@@ -94,14 +97,14 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     models = {}
     for variant in ("full", "no-theta", "label"):
-        model = load_model(args.checkpoints / f"compatibility-default-{variant}.pt", data, rows)
+        model, mix = load_model(args.checkpoints / f"compatibility-default-{variant}.pt", data, rows)
         z = embed_images(model, images)
-        models[variant] = (model, z)
+        models[variant] = (model, mix, z)
         results[variant] = evaluate(CompatibilityScorer(model, z, rows), data, joint_q)
     results["als"] = evaluate(fit_cf(data, CFConfig(model="als")), data, joint_q)
     results["history"] = evaluate(UserHistoryScorer.fit(data), data, joint_q)
-    model, z = models["full"]
-    thetas, fit_s = newcomers(model, data, z, rows)
+    model, mix, z = models["full"]
+    thetas, fit_s = newcomers(model, mix, data, z, rows)
     newcomer = evaluate(CompatibilityScorer(model, z, rows, thetas), data, new_q)
     exhaustive_s, raw_s = exhaustive(model, z, np.random.default_rng(0))
 

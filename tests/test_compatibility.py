@@ -34,7 +34,7 @@ from recengine.evaluation.protocol_data import PARTS, ProtocolData, load_protoco
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel, preference_loss
 from recengine.store.models import ModelVersion, UserPreference
 from recengine.training.checkpoints import file_sha256, load_checkpoint, save_checkpoint
-from recengine.training.compatibility_recipe import Batch, CompatibilityRecipe
+from recengine.training.compatibility_recipe import Batch, CompatibilityRecipe, NegativeMix
 from recengine.training.trainer import TrainConfig, Trainer, TrainResult
 from tests.conftest import MYNTRA, require
 
@@ -413,8 +413,15 @@ def test_recipe_draws_joint_users_positives_and_both_kinds_of_negatives() -> Non
     assert sum(len(g["params"]) for g in groups) == len(list(recipe.model.parameters()))
 
 
-def test_in_batch_loss_is_eq10_over_every_valid_negative_of_the_batch() -> None:
-    recipe = toy_recipe()
+MIXES = {"default": NegativeMix(), "in-batch-even": NegativeMix.in_batch_even(), "eq6-only": NegativeMix(eq7_weight=0)}
+
+
+@pytest.mark.parametrize("mix", MIXES.values(), ids=MIXES.keys())
+def test_loss_is_eq10_over_every_valid_negative_of_the_batch(mix: NegativeMix) -> None:
+    data = toy_data()
+    torch.manual_seed(0)
+    recipe = CompatibilityRecipe(CompatibilityModel(tiny(n_users=4)), data, toy_images(), joint_user_rows(data),
+                                 random_negatives=12, negatives=mix)  # fmt: skip
     batch = next(recipe.batches(torch.Generator().manual_seed(3), 6))
     batch.positives[1] = batch.random_bottoms[4]  # a negative that is the positive itself must not count
     batch.users[2] = batch.users[0]  # another pair of the same user is no Eq. 7 negative
@@ -428,6 +435,8 @@ def test_in_batch_loss_is_eq10_over_every_valid_negative_of_the_batch() -> None:
     with torch.no_grad():
         z = model.encoder(recipe._pixels(unique, flip))[inverse]
     zq, zc, zr = z[:6], z[6:12], z[12:]
+    users, _, targets = (t.tolist() for t in recipe.pos)
+    worn = set(zip(users, targets, strict=True))
 
     def s(u: int, q: torch.Tensor, c: torch.Tensor) -> float:
         theta = model.user_vectors(batch.users[u : u + 1])
@@ -436,18 +445,41 @@ def test_in_batch_loss_is_eq10_over_every_valid_negative_of_the_batch() -> None:
     def bpr(pos: float, neg: float) -> float:
         return float(-torch.nn.functional.logsigmoid(torch.tensor(pos - neg)))
 
-    eq6, eq7 = [], []
+    def own(i: int, item: torch.Tensor) -> bool:
+        return mix.exclude_own and (int(batch.users[i]), int(item)) in worn
+
+    eq6, eq7, excluded = [], [], 0
+    candidates = (torch.cat([batch.positives, batch.random_bottoms]), torch.cat([zc, zr])) if mix.in_batch \
+        else (batch.random_bottoms, zr)  # fmt: skip
     for i in range(6):
         pos = s(i, zq[i], zc[i])
-        for item, zn in zip(torch.cat([batch.positives, batch.random_bottoms]), torch.cat([zc, zr]), strict=True):
-            if item != batch.positives[i]:
+        for item, zn in zip(*candidates, strict=True):
+            excluded += own(i, item) and item != batch.positives[i]
+            if item != batch.positives[i] and not own(i, item):
                 eq6.append(bpr(pos, s(i, zq[i], zn)))
         for j in range(6):
-            if batch.users[j] != batch.users[i]:
+            if batch.users[j] != batch.users[i] and not own(i, batch.positives[j]):
                 eq7.append(bpr(pos, s(i, zq[j], zc[j])))
+    assert excluded > 0 if mix.exclude_own else excluded == 0  # the batch does hold bottoms the users wore
     assert parts["loss_eq6"] == pytest.approx(np.mean(eq6), rel=1e-4)
     assert parts["loss_eq7"] == pytest.approx(np.mean(eq7), rel=1e-4)
-    assert float(loss) == pytest.approx(0.5 * (np.mean(eq6) + np.mean(eq7)), rel=1e-4)
+    w = mix.eq7_weight
+    assert float(loss) == pytest.approx((1 - w) * np.mean(eq6) + w * np.mean(eq7), rel=1e-4)
+
+
+def test_worn_marks_exactly_the_users_training_bottoms() -> None:
+    recipe = toy_recipe()
+    users, _, targets = (t.numpy() for t in recipe.pos)
+    every_user, every_bottom = torch.arange(4), recipe.bottoms
+    got = recipe.worn(every_user, every_bottom).numpy()
+    want = np.array([[bool(((users == u) & (targets == b)).any()) for b in every_bottom.tolist()] for u in range(4)])
+    assert got.tolist() == want.tolist() and want.any() and not want.all()
+
+
+def test_negative_mix_refuses_a_weight_outside_0_1() -> None:
+    for bad in (-0.1, 1.5):
+        with pytest.raises(InvalidInputError, match="eq7_weight"):
+            NegativeMix(eq7_weight=bad)
 
 
 @pytest.mark.parametrize("mode", ["theta", "none", "label"])
@@ -702,6 +734,9 @@ def test_freeze_conv_keeps_the_warm_started_conv_stack_and_records_it(session: S
     version = session.get(ModelVersion, trained.model_version_id)
     assert version is not None
     assert version.config["freeze_conv"] is True and version.config["random_negatives"] == 5
+    assert version.config["negatives"] == NegativeMix().as_dict()
+    extra = load_checkpoint(trained.checkpoint, family="compatibility")["extra"]
+    assert extra["negatives"] == NegativeMix().as_dict()
     assert version.config["init_encoder"]["kind"] == "embedder"
 
 

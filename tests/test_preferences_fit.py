@@ -28,6 +28,7 @@ from recengine.errors import InvalidInputError, NotFoundError
 from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel, preference_loss
 from recengine.preferences.service import (
+    ModelContext,
     fit_examples,
     fit_user,
     load_model_context,
@@ -36,6 +37,7 @@ from recengine.preferences.service import (
 )
 from recengine.preferences.theta import FitConfig, FitResult, fit_theta, population_prior
 from recengine.store.models import Interaction, User, UserPreference
+from recengine.training.compatibility_recipe import NegativeMix
 from recengine.training.trainer import TrainConfig
 from tests.conftest import MYNTRA, require
 
@@ -177,6 +179,53 @@ def test_the_reported_loss_is_the_loss_of_the_returned_theta() -> None:
     assert result.loss == pytest.approx(loss.item(), rel=1e-5)
 
 
+def test_column_weights_weigh_the_negatives_in_the_reported_loss() -> None:
+    model = linear_model()
+    generator = torch.Generator().manual_seed(7)
+    train = questions(generator, 50)
+    z_pos, z_neg = split(train, best(model, train, torch.randn(8, generator=generator)))
+    k = z_neg.shape[1]
+    weights = torch.tensor([0.9 / (k - 1)] * (k - 1) + [0.1])
+    config = FitConfig(steps=30, patience=100)
+    result = fit_theta(model, z_pos, z_neg, config=config, weights=weights)
+    theta = torch.as_tensor(result.theta, dtype=torch.float32)
+    prior = torch.as_tensor(population_prior(model), dtype=torch.float32)
+    with torch.no_grad():
+        pos, neg = model.score_latent(z_pos, theta)[:, None], model.score_latent(z_neg, theta)
+        margins = -torch.nn.functional.logsigmoid(pos - neg)
+        loss = (margins * weights).sum(1).mean() + config.prior * ((theta - prior) ** 2).mean()
+    assert result.loss == pytest.approx(loss.item(), rel=1e-5)
+    assert result.loss != pytest.approx(fit_theta(model, z_pos, z_neg, config=config).loss, rel=1e-3)
+
+
+@pytest.mark.parametrize("mix", [NegativeMix(), NegativeMix.in_batch_even()], ids=["default", "in-batch-even"])
+def test_context_negatives_skip_the_users_own_bottoms_and_weigh_the_kinds_as_trained(mix: NegativeMix) -> None:
+    generator = torch.Generator().manual_seed(0)
+    z = torch.rand(20, 6, generator=generator) + 0.5  # no zero: a bottom is recovered from z_q ⊙ z_c / z_q
+    pair_users = np.array([1, 1, 2, 2, 3, 3])
+    pair_queries, pair_targets = np.array([0, 1, 2, 3, 4, 5]), np.array([10, 11, 12, 13, 14, 15])
+    ctx = ModelContext(0, linear_model(), None, z, {}, pair_queries, pair_targets, pair_users,  # type: ignore[arg-type]
+                       np.arange(10, 20), mix)  # fmt: skip
+    mine = np.array([12, 14, 16])
+    z_neg, weights = ctx.negatives(np.random.default_rng(0), np.array([0, 1, 2]), 200, user_id=1, complements=mine)
+    assert z_neg.shape == (3, 200, 6)
+    eq6 = (z_neg[:, :100] / z[[0, 1, 2]][:, None]).reshape(-1, 6)
+    bottoms6 = torch.cdist(eq6, z).argmin(1).numpy()
+    eq7 = z_neg[:, 100:].reshape(-1, 6)
+    pairs7 = torch.cdist(eq7, z[pair_queries] * z[pair_targets]).argmin(1).numpy()
+    assert set(pairs7.tolist()) == ({3, 5} if mix.exclude_own else {2, 3, 4, 5})  # never user 1's own pairs
+    assert set(bottoms6.tolist()) <= set(range(10, 20)) - (set(mine.tolist()) if mix.exclude_own else set())
+    assert len(set(bottoms6.tolist())) > 3
+    w = mix.eq7_weight
+    torch.testing.assert_close(weights, torch.tensor([(1 - w) / 100] * 100 + [w / 100] * 100))
+
+
+@pytest.mark.parametrize("weights", [[0.5, 0.5], [0.5, 0.5, 0.5, -0.5], [0.4, 0.4, 0.1, 0.0]])
+def test_bad_column_weights_are_refused(weights: list[float]) -> None:
+    with pytest.raises(InvalidInputError, match="weights"):
+        fit_theta(linear_model(), torch.randn(3, 8), torch.randn(3, 4, 8), weights=torch.tensor(weights))
+
+
 def test_a_fit_interrupted_by_its_progress_callback_restores_the_model() -> None:
     model = linear_model()
 
@@ -252,6 +301,7 @@ def test_fit_and_store_a_newcomers_preferences(session: Session, tmp_path: Path)
     assert torch.equal(again.z, ctx.z)
     assert set(np.unique(ctx.pair_users).tolist()) == set(joint.tolist())
     assert (data.item_slot[ctx.bottoms] == data.target_slot).all()
+    assert ctx.mix == NegativeMix()  # the negatives the checkpoint was trained with
 
     # A newcomer's examples are exactly their training pairs (valid and test outfits are held out).
     newcomer_index = int(np.flatnonzero(data.newcomer)[0])

@@ -11,6 +11,7 @@ from recengine.cli.common import console, open_db, progress_bar
 from recengine.compatibility.train import VARIANTS
 from recengine.config import Settings
 from recengine.training.checkpoints import export_checkpoint
+from recengine.training.compatibility_recipe import NegativeMix
 from recengine.training.jobs import check_params, train_from_params
 
 Background = Annotated[bool, typer.Option(help="Queue a training job for a worker instead of training here.")]
@@ -58,6 +59,15 @@ def compatibility(
     random_negatives: Annotated[
         int | None, typer.Option(help="Random bottoms per step as Eq. 6 negatives (default: batch size).")
     ] = None,
+    in_batch_negatives: Annotated[
+        bool, typer.Option(help="The batch's other bottoms are Eq. 6 negatives too (popularity-weighted).")
+    ] = NegativeMix.in_batch,
+    exclude_own: Annotated[
+        bool, typer.Option(help="Never take a bottom the user wore in training as a negative.")
+    ] = NegativeMix.exclude_own,
+    eq7_weight: Annotated[
+        float, typer.Option(help="Share of Eq. 7 (another user's outfit) negatives in the loss, 0..1.")
+    ] = NegativeMix.eq7_weight,
     resume: Annotated[bool, typer.Option(help="Continue from this variant's checkpoint.")] = False,
     background: Background = False,
 ) -> None:
@@ -67,7 +77,8 @@ def compatibility(
     params = {"family": "compatibility", "variant": variant, "dataset": dataset, "steps": steps,
               "batch_size": batch_size, "lr": lr, "eval_every": eval_every, "seed": seed, "resume": resume,
               "user_lr": user_lr, "init_encoder": init_encoder, "freeze_conv": freeze_conv,
-              "random_negatives": random_negatives, "threads": threads}  # fmt: skip
+              "random_negatives": random_negatives, "in_batch_negatives": in_batch_negatives,
+              "exclude_own": exclude_own, "eq7_weight": eq7_weight, "threads": threads}  # fmt: skip
     _train(params, f"compatibility/{variant}", background)
 
 

@@ -19,7 +19,7 @@ from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel, UserMode
 from recengine.store.models import ModelVersion, UserPreference
 from recengine.training.checkpoints import load_checkpoint
-from recengine.training.compatibility_recipe import DEFAULT_USER_LR, CompatibilityRecipe
+from recengine.training.compatibility_recipe import DEFAULT_USER_LR, CompatibilityRecipe, NegativeMix
 from recengine.training.trainer import Progress, TrainConfig, Trainer, TrainResult
 
 #: Variant name -> user mode (the seed's Table 2 rows).
@@ -60,11 +60,12 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
                         train: TrainConfig, config: CompatibilityConfig | None = None,
                         progress: Progress | None = None, resume: bool = False,
                         init_encoder: str = "none", user_lr: float = DEFAULT_USER_LR, freeze_conv: bool = False,
-                        random_negatives: int | None = None) -> TrainedModel:  # fmt: skip
+                        random_negatives: int | None = None,
+                        negatives: NegativeMix | None = None) -> TrainedModel:  # fmt: skip
     """Train ``variant`` (see :data:`VARIANTS`) on ``dataset``; the caller's transaction records the result.
 
     ``init_encoder`` says where F's weights start (:mod:`recengine.compatibility.warm_start`); a resumed run
-    continues from its checkpoint whatever it says. ``freeze_conv`` and ``random_negatives``: see
+    continues from its checkpoint whatever it says. ``freeze_conv``, ``random_negatives`` and ``negatives``: see
     :class:`~recengine.training.compatibility_recipe.CompatibilityRecipe`; freezing a conv stack that starts from
     scratch is refused (it would stay random).
 
@@ -89,7 +90,8 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
     if resuming:  # the conv stack to freeze is the checkpoint's, so load it before caching
         model.load_state_dict(load_checkpoint(path, family="compatibility")["state_dict"])
     recipe = CompatibilityRecipe(model, data, images, rows, seed=train.seed, user_lr=user_lr,
-                                 freeze_conv=freeze_conv, random_negatives=random_negatives)  # fmt: skip
+                                 freeze_conv=freeze_conv, random_negatives=random_negatives,
+                                 negatives=negatives)  # fmt: skip
     trainer = Trainer(recipe, train, checkpoint=path, progress=progress)
     if resume:
         trainer.resume()
@@ -102,7 +104,7 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
         session.add(version)
     version.config = {"model": model_config.as_dict(), "train": train.as_dict(), "dataset": dataset,
                       "init_encoder": initial, "user_lr": user_lr, "freeze_conv": freeze_conv,
-                      "random_negatives": random_negatives}  # fmt: skip
+                      "random_negatives": random_negatives, "negatives": recipe.negatives.as_dict()}  # fmt: skip
     version.metrics = result.metrics
     version.checkpoint_path, version.checkpoint_sha256 = str(path), result.sha256
     session.flush()

@@ -7,7 +7,7 @@ frozen model, the embedding of every catalogue item, and the pools of Eq. 6 (tra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from recengine.preferences.theta import DEFAULT_FIT, FitConfig, FitResult, Progr
 from recengine.store.models import Interaction, ModelVersion, Outfit, OutfitItem, SplitAssignment, User, UserPreference
 from recengine.store.users import lookup_user
 from recengine.training.checkpoints import load_checkpoint
+from recengine.training.compatibility_recipe import NegativeMix
 
 IntArray = NDArray[np.int64]
 
@@ -43,16 +44,26 @@ class ModelContext:
     pair_targets: IntArray
     pair_users: IntArray  # database user ids of those pairs
     bottoms: IntArray  # Eq. 6 pool: training items of the target slot
+    mix: NegativeMix = field(default_factory=NegativeMix.in_batch_even)  # the negatives the model trained with
 
-    def negatives(self, rng: np.random.Generator, queries: IntArray, k: int, user_id: int) -> torch.Tensor:
-        """(P, k, z_dim) negative outfits for positives with these queries: half Eq. 6, half Eq. 7."""
+    def negatives(self, rng: np.random.Generator, queries: IntArray, k: int, user_id: int,
+                  complements: IntArray | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """(P, k, z_dim) negative outfits for positives with these queries, half Eq. 6 and half Eq. 7, and the
+        (k,) weight of each column in the loss: the two kinds mixed as the model was trained. With
+        ``exclude_own`` in the mix, no negative's bottom is one of the user's ``complements``."""
         p = len(queries)
+        bottoms, others = self.bottoms, self.pair_users != user_id
+        if self.mix.exclude_own and complements is not None and len(complements):
+            bottoms = np.setdiff1d(bottoms, complements)
+            others &= ~np.isin(self.pair_targets, complements)
+        k6, k7 = k - k // 2, k // 2
         eq6 = self.z[torch.as_tensor(queries)][:, None, :] * self.z[torch.as_tensor(
-            self.bottoms[rng.integers(0, len(self.bottoms), size=(p, k - k // 2))])]  # fmt: skip
-        others = np.flatnonzero(self.pair_users != user_id)
-        rows = others[rng.integers(0, len(others), size=(p, k // 2))]
+            bottoms[rng.integers(0, len(bottoms), size=(p, k6))])]  # fmt: skip
+        rows = np.flatnonzero(others)[rng.integers(0, int(others.sum()), size=(p, k7))]
         eq7 = self.z[torch.as_tensor(self.pair_queries[rows])] * self.z[torch.as_tensor(self.pair_targets[rows])]
-        return torch.cat([eq6, eq7], dim=1)
+        w7 = self.mix.eq7_weight if k7 else 0.0
+        weights = torch.cat([torch.full((k6,), (1.0 - w7) / k6), torch.full((k7,), w7 / max(k7, 1))])
+        return torch.cat([eq6, eq7], dim=1), weights
 
 
 def load_model_context(*, session: Session, model_version_id: int, cache_dir: Path) -> ModelContext:
@@ -70,7 +81,18 @@ FITTABLE = ("compatibility", "designer")
 
 def load_compatibility_part(checkpoint: Path, family: str = "compatibility") -> CompatibilityModel:
     """The compatibility model (eval mode) of a compatibility or designer checkpoint."""
-    payload = load_checkpoint(checkpoint, family=family)
+    return compatibility_part(load_checkpoint(checkpoint, family=family), family)
+
+
+def trained_negative_mix(payload: dict[str, Any]) -> NegativeMix:
+    """The negatives a checkpoint's F, M and θu were trained with (older and designer checkpoints: in-batch,
+    even mix)."""
+    saved = payload.get("extra", {}).get("negatives")
+    return NegativeMix.in_batch_even() if saved is None else NegativeMix(**saved)
+
+
+def compatibility_part(payload: dict[str, Any], family: str = "compatibility") -> CompatibilityModel:
+    """The compatibility model (eval mode) of a loaded compatibility or designer checkpoint."""
     config, state = payload["config"], payload["state_dict"]
     if family == "designer":
         prefix = "compatibility."
@@ -83,7 +105,8 @@ def load_compatibility_part(checkpoint: Path, family: str = "compatibility") -> 
 
 def _context(session: Session, version_id: int, checkpoint: Path, sha: str, dataset: str,
              cache_dir: Path, family: str = "compatibility") -> ModelContext:  # fmt: skip
-    model = load_compatibility_part(checkpoint, family)
+    payload = load_checkpoint(checkpoint, family=family)
+    model = compatibility_part(payload, family)
     data = load_protocol_data(session=session, dataset=dataset)
     z_path = cache_dir / f"embeddings-{sha[:20]}.npy"
     if z_path.exists() and np.load(z_path, mmap_mode="r").shape[0] == len(data.item_ids):
@@ -94,18 +117,21 @@ def _context(session: Session, version_id: int, checkpoint: Path, sha: str, data
         z = embed_images(model, images)
         cache_dir.mkdir(parents=True, exist_ok=True)
         np.save(z_path, z.numpy())
-    return build_context(version_id, model, data, z)
+    return build_context(version_id, model, data, z, trained_negative_mix(payload))
 
 
-def build_context(version_id: int, model: CompatibilityModel, data: ProtocolData, z: torch.Tensor) -> ModelContext:
-    """A context from parts already in memory (benchmarks and tests reuse loaded data)."""
+def build_context(version_id: int, model: CompatibilityModel, data: ProtocolData, z: torch.Tensor,
+                  mix: NegativeMix | None = None) -> ModelContext:  # fmt: skip
+    """A context from parts already in memory (benchmarks and tests reuse loaded data); ``mix``: the negatives
+    the model was trained with (default: :meth:`NegativeMix.in_batch_even`)."""
     rows = joint_user_rows(data)
     users, queries, targets, _ = data.pairs("train")
     joint = rows[users] >= 0
     train_items = np.unique(data.outfit_items[data.outfit_part == 0])
     bottoms = np.intersect1d(data.slot_items(data.target_slot), train_items)
     return ModelContext(version_id, model, data, z, {int(i): n for n, i in enumerate(data.item_ids)},
-                        queries[joint], targets[joint], data.user_ids[users[joint]], bottoms)  # fmt: skip
+                        queries[joint], targets[joint], data.user_ids[users[joint]], bottoms,
+                        mix or NegativeMix.in_batch_even())  # fmt: skip
 
 
 def user_examples(*, session: Session, ctx: ModelContext, user_id: int,
@@ -148,8 +174,8 @@ def fit_examples(ctx: ModelContext, queries: IntArray, complements: IntArray, *,
     """θu from (query, complement) item indices, with negatives from the context's pools."""
     rng = np.random.default_rng([config.seed, user_id])
     z_pos = ctx.z[torch.as_tensor(queries)] * ctx.z[torch.as_tensor(complements)]
-    z_neg = ctx.negatives(rng, queries, config.negatives_per_positive, user_id)
-    return fit_theta(ctx.model, z_pos, z_neg, config=config, progress=progress)
+    z_neg, weights = ctx.negatives(rng, queries, config.negatives_per_positive, user_id, complements)
+    return fit_theta(ctx.model, z_pos, z_neg, config=config, progress=progress, weights=weights)
 
 
 def fit_user(*, session: Session, ctx: ModelContext, user_id: int, config: FitConfig = DEFAULT_FIT,

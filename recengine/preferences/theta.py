@@ -1,9 +1,10 @@
 """Fitting θu for a user the networks never saw (seed Sec. 4.5): F and M frozen, only θu learned.
 
-The loss is the seed's L_FM (Eq. 10) over the user's positives against Eq. 6 and Eq. 7 negatives, plus a
-Gaussian prior towards the population mean θ̄ that keeps a user with few examples near the average taste:
+The loss is the seed's L_FM (Eq. 10) over the user's positives against Eq. 6 and Eq. 7 negatives, weighted as
+the model was trained (``weights``, one per negative column), plus a Gaussian prior towards the population mean
+θ̄ that keeps a user with few examples near the average taste:
 
-    L(θ) = mean_i −ln σ(M(θ ⊙ z_q,i ⊙ z_c,i) − M(θ ⊙ z⁻_o,i)) + prior · ‖θ − θ̄‖² / dim
+    L(θ) = mean_i Σ_k w_k −ln σ(M(θ ⊙ z_q,i ⊙ z_c,i) − M(θ ⊙ z⁻_o,ik)) + prior · ‖θ − θ̄‖² / dim
 
 Optimised with Adam; stops early when the loss has not improved by ``tol`` for ``patience`` steps.
 Everything works on precomputed item embeddings, so a fit costs milliseconds of tensor work.
@@ -22,7 +23,7 @@ from numpy.typing import NDArray
 
 from recengine.devices import torch_threads
 from recengine.errors import InvalidInputError
-from recengine.nets.compatibility import CompatibilityModel, preference_loss
+from recengine.nets.compatibility import CompatibilityModel
 
 FloatArray = NDArray[np.float64]
 Progress = Callable[[int, int | None], None]
@@ -74,7 +75,8 @@ def _frozen(model: CompatibilityModel) -> Iterator[None]:
 
 
 def fit_theta(model: CompatibilityModel, z_pos: torch.Tensor, z_neg: torch.Tensor, *,
-              config: FitConfig = DEFAULT_FIT, progress: Progress | None = None) -> FitResult:  # fmt: skip
+              config: FitConfig = DEFAULT_FIT, progress: Progress | None = None,
+              weights: torch.Tensor | None = None) -> FitResult:  # fmt: skip
     """Fit θu from latent outfits.
 
     Args:
@@ -83,6 +85,7 @@ def fit_theta(model: CompatibilityModel, z_pos: torch.Tensor, z_neg: torch.Tenso
         z_neg: (P, K, z_dim) z_o of K negatives per positive (Eq. 6 and Eq. 7 outfits).
         config: Optimisation settings.
         progress: Called with (step, max steps).
+        weights: (K,) non-negative weight of each negative column, summing to 1; None: all equal.
 
     Returns:
         The fitted θu; with no positives, the population prior flagged ``is_prior``.
@@ -98,6 +101,10 @@ def fit_theta(model: CompatibilityModel, z_pos: torch.Tensor, z_neg: torch.Tenso
             f"latents do not match: expected positives (P, {dim}) and negatives (P, K, {dim}), "
             f"got {tuple(z_pos.shape)} and {tuple(z_neg.shape)}"
         )
+    k = z_neg.shape[1]
+    w = torch.full((k,), 1.0 / k) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+    if w.shape != (k,) or bool((w < 0).any()) or abs(float(w.sum()) - 1.0) > 1e-4:
+        raise InvalidInputError(f"weights must be {k} non-negative numbers summing to 1, got {w.tolist()}")
     theta = prior.clone().requires_grad_(True)
     optimiser = torch.optim.Adam([theta], lr=config.lr)
     best, best_theta, since, step = float("inf"), prior.clone(), 0, 0
@@ -105,7 +112,8 @@ def fit_theta(model: CompatibilityModel, z_pos: torch.Tensor, z_neg: torch.Tenso
         for step in range(1, config.steps + 1):
             pos = model.score_latent(z_pos, theta)[:, None]
             neg = model.score_latent(z_neg, theta)
-            loss = preference_loss(pos.expand_as(neg), neg) + config.prior * ((theta - prior) ** 2).mean()
+            margin = -torch.nn.functional.logsigmoid(pos - neg)  # (P, K)
+            loss = (margin * w).sum(dim=1).mean() + config.prior * ((theta - prior) ** 2).mean()
             value = loss.item()
             if value < best - config.tol:  # the loss belongs to θ before this step's update
                 best, best_theta, since = value, theta.detach().clone(), 0

@@ -1,19 +1,25 @@
 """Training recipe of the personalised compatibility model (seed Eq. 10 with the Eq. 6-7 negatives).
 
-Positives: (user, top, bottom) of the joint users' training outfits. Negatives are taken from the batch
-(in-batch sampling, as in sampled-softmax retrieval training): for positive i, Eq. 6 negatives are the query
-q_i with every other bottom of the batch (B uniformly drawn training bottoms and the other positives'
-bottoms), Eq. 7 negatives are every other user's pair (q_j, c_j) of the batch scored for user i. Eq. 10 is
-averaged over all of them, the two kinds weighted equally. Every encoded image then serves ~3B pairs instead
-of one, which is what makes ranking (Recall@10 over a whole category) learnable in a CPU budget: measured in
-docs/decisions.md. Evaluation during training: FITB and personalised FITB on (a sample of) the validation
-outfits.
+Positives: (user, top, bottom) of the joint users' training outfits. For positive i, Eq. 6 negatives are the
+query q_i with uniformly drawn training bottoms; Eq. 7 negatives are every other user's pair (q_j, c_j) of the
+batch scored for user i. Eq. 10 is averaged over each kind and the two averages are mixed by
+:class:`NegativeMix`. Every encoded image serves many pairs (a step costs a few matrix products, see
+:meth:`CompatibilityModel.score_outer`), which is what makes ranking (Recall@10 over a whole category)
+learnable in a CPU budget.
+
+How negatives are drawn decides what the scores rank by. Eq. 10's pairwise loss orders a bottom by
+p(bottom | user, query) / n(bottom), n being how often a bottom is drawn as a negative: uniform Eq. 6 draws rank
+by the probability itself, which is what Recall@K rewards; bottoms drawn from other positives (the batch's, or
+Eq. 7's other users' outfits) are drawn in proportion to their popularity and push every popular bottom down.
+A bottom the user wore in a training outfit is a known positive, not a negative, and is never counted as one.
+Measured in docs/decisions.md. Evaluation during training: FITB and personalised FITB on (a sample of) the
+validation outfits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -34,6 +40,35 @@ IntArray = NDArray[np.int64]
 DEFAULT_USER_LR = 1e-2
 
 
+@dataclass(frozen=True)
+class NegativeMix:
+    """Which negatives a step scores each positive against, and how much each kind weighs in Eq. 10.
+
+    ``in_batch``: the batch's other positives' bottoms join the Eq. 6 negatives (drawn by popularity).
+    ``exclude_own``: no Eq. 6 or Eq. 7 negative is a bottom the user wore in a training outfit.
+    ``eq7_weight``: Eq. 7's share of the loss, Eq. 6 having the rest (the seed samples "negative outfits from
+    O−" without saying how the two kinds mix).
+    The default is the shipped compatibility recipe's; :meth:`in_batch_even` is the one the shipped designer
+    checkpoints trained F, M and θu with.
+    """
+
+    in_batch: bool = False
+    exclude_own: bool = True
+    eq7_weight: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.eq7_weight <= 1.0:
+            raise InvalidInputError(f"eq7_weight must be within [0, 1], got {self.eq7_weight}")
+
+    @classmethod
+    def in_batch_even(cls) -> NegativeMix:
+        """The batch's bottoms as Eq. 6 negatives too, the user's own bottoms included, Eq. 6 and 7 equal."""
+        return cls(in_batch=True, exclude_own=False, eq7_weight=0.5)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass
 class Batch:
     users: torch.Tensor  # (B,) model user rows
@@ -50,14 +85,14 @@ class CompatibilityRecipe:
     ``freeze_conv`` keeps F's convolutional stack as it starts (a warm start: a trained image network) and trains
     F's fully connected layers, M and θu on its outputs, computed once for every item and its mirror image:
     a step then costs no convolution, so the epochs the seed trains for fit in a CPU budget (measured in
-    docs/decisions.md)."""
+    docs/decisions.md). ``negatives``: see :class:`NegativeMix`."""
 
     family = "compatibility"
 
     def __init__(self, model: CompatibilityModel, data: ProtocolData, images: NDArray[np.uint8],
                  user_rows: IntArray, *, weight_decay: float = 1e-5, user_lr: float = DEFAULT_USER_LR,
                  eval_questions: int = 1500, seed: int = 0, freeze_conv: bool = False,
-                 random_negatives: int | None = None) -> None:  # fmt: skip
+                 random_negatives: int | None = None, negatives: NegativeMix | None = None) -> None:  # fmt: skip
         if random_negatives is not None and random_negatives < 1:
             raise InvalidInputError(f"random_negatives must be >= 1, got {random_negatives}")
         self.model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -73,6 +108,11 @@ class CompatibilityRecipe:
         train_items = np.unique(data.outfit_items[data.outfit_part == 0])
         bottoms = data.slot_items(data.target_slot)
         self.bottoms = torch.as_tensor(np.intersect1d(bottoms, train_items))  # never an unseen item
+        self.negatives = negatives or NegativeMix()
+        # (user row, bottom) pairs of the training positives as sorted keys: a lookup per candidate negative
+        # stays cheap and small whatever the numbers of users and items.
+        self._n_items = len(data.item_ids)
+        self._worn = torch.unique(self.pos[0] * self._n_items + self.pos[2])
         self.eval_questions = eval_questions
         self.seed = seed
         self._valid = build_questions(data, part="valid", seed=seed)
@@ -127,16 +167,30 @@ class CompatibilityRecipe:
         theta, bias = m.user_vectors(batch.users), m.user_bias(batch.users)
         pos = m.score_latent(zq * zc, theta, bias)  # (B,)
         # Eq. 6: (u_i, q_i) with every bottom of the batch that is not c_i.
+        mix = self.negatives
         user_query = zq if theta is None else theta * zq
-        s6 = m.score_outer(user_query, torch.cat([zc, zr]), bias)  # (B, B + R)
-        ok6 = torch.cat([batch.positives, batch.random_bottoms])[None] != batch.positives[:, None]
+        # Eq. 6: (u_i, q_i) with the random bottoms (and, in_batch, the other positives' bottoms).
+        neg_z, neg_items = (torch.cat([zc, zr]), torch.cat([batch.positives, batch.random_bottoms])) if mix.in_batch \
+            else (zr, batch.random_bottoms)  # fmt: skip
+        s6 = m.score_outer(user_query, neg_z, bias)  # (B, N)
+        ok6 = neg_items[None] != batch.positives[:, None]
         # Eq. 7: user i scoring another user's pair (q_j, c_j).
         s7 = m.score_outer(torch.ones_like(zq) if theta is None else theta, zq * zc, bias)  # (B, B)
         ok7 = batch.users[None] != batch.users[:, None]
+        if mix.exclude_own:
+            ok6 &= ~self.worn(batch.users, neg_items)
+            ok7 &= ~self.worn(batch.users, batch.positives)
         loss6 = _masked_mean(-nn.functional.logsigmoid(pos[:, None] - s6), ok6)
         loss7 = _masked_mean(-nn.functional.logsigmoid(pos[:, None] - s7), ok7)
-        loss = 0.5 * (loss6 + loss7)
+        loss = (1.0 - mix.eq7_weight) * loss6 + mix.eq7_weight * loss7
         return loss, {"loss": loss.item(), "loss_eq6": loss6.item(), "loss_eq7": loss7.item()}
+
+    def worn(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """(B, N) whether user row ``users[b]`` wore bottom ``items[n]`` in a training outfit."""
+        keys = users[:, None] * self._n_items + items[None]
+        at = torch.searchsorted(self._worn, keys).clamp(max=len(self._worn) - 1)
+        found: torch.Tensor = self._worn[at] == keys
+        return found
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -157,6 +211,7 @@ class CompatibilityRecipe:
         return {
             "dataset_id": self.data.dataset_id,
             "dataset": self.data.dataset_name,
+            "negatives": self.negatives.as_dict(),
             "user_external_ids": [
                 e for e, row in zip(self.data.user_external, self.user_rows, strict=True) if row >= 0
             ],

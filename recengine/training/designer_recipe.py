@@ -4,7 +4,8 @@ One iteration, on a batch of positives (user, query top, true bottom) with the c
 negatives:
 
 0. designs x* = G(F(x_q), θu, noise) are drawn with the current networks (Algorithm 1, line 3);
-1. F, M and θu take one step on L_FM (Eq. 10), exactly as :class:`CompatibilityRecipe` trains them;
+1. F, M and θu take one step on L_FM (Eq. 10), as :class:`CompatibilityRecipe` trains them, with the negatives
+   the shipped designer checkpoints were trained with (:meth:`NegativeMix.in_batch_even`);
 2. D takes ``n_d`` = 2 steps on RaLSGAN_D (Eq. 1) between the true bottoms and the (fixed) designs; λ2 scales
    D's step, i.e. its learning rate (Adam is invariant to the scale of a loss, so scaling the loss would not);
 3. G takes one step on λ1 L_FM_G (Eq. 11) + λ3 RaLSGAN_G (Eq. 2) with D, F, M and θu frozen: the gradient flows
@@ -36,7 +37,7 @@ from recengine.datasets.image_cache import to_tensor
 from recengine.evaluation.image_metrics import diversity
 from recengine.evaluation.protocol_data import ProtocolData
 from recengine.nets.designer import Designer, compatibility_matching_loss, ralsgan_d_loss, ralsgan_g_loss
-from recengine.training.compatibility_recipe import Batch, CompatibilityRecipe
+from recengine.training.compatibility_recipe import Batch, CompatibilityRecipe, NegativeMix
 from recengine.training.trainer import TrainConfig, optimizer_step
 from recengine.viz import Tile, save_grid
 
@@ -104,7 +105,8 @@ class DesignerRecipe:
         self.model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.compatibility = CompatibilityRecipe(model.compatibility, data, images, user_rows, seed=seed,
                                                  weight_decay=weight_decay, user_lr=user_lr,
-                                                 eval_questions=eval_questions)  # fmt: skip
+                                                 eval_questions=eval_questions,
+                                                 negatives=NegativeMix.in_batch_even())  # fmt: skip
         self.data = data
         self.images = self.compatibility.images
         self.weights = weights or LossWeights()

@@ -21,7 +21,8 @@ from recengine.training.trainer import Progress, TrainConfig
 FAMILIES = ("compatibility", "designer", "embedder", "inpainting")
 _TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 _COMMON = {"family", "variant", "dataset", "config", "resume", "name"}
-_EXTRA = {"compatibility": {"user_lr", "init_encoder", "freeze_conv", "random_negatives"},
+_EXTRA = {"compatibility": {"user_lr", "init_encoder", "freeze_conv", "random_negatives", "in_batch_negatives",
+                           "exclude_own", "eq7_weight"},
           "designer": {"compatibility_checkpoint", "lambda_fm_g"},
           "inpainting": {"feature_net", "d_lr", "eval_images"}}  # fmt: skip
 
@@ -64,10 +65,14 @@ def _compatibility(session: Any, params: Mapping[str, Any], train: TrainConfig, 
                    checkpoint_dir: Path, progress: Progress | None) -> dict[str, Any]:  # fmt: skip
     from recengine.compatibility.train import train_compatibility
     from recengine.nets.compatibility import CompatibilityConfig
-    from recengine.training.compatibility_recipe import DEFAULT_USER_LR
+    from recengine.training.compatibility_recipe import DEFAULT_USER_LR, NegativeMix
 
     config = CompatibilityConfig.from_dict(dict(params["config"])) if params.get("config") else None
     negatives = params.get("random_negatives")
+    default = NegativeMix()
+    mix = NegativeMix(in_batch=bool(params.get("in_batch_negatives", default.in_batch)),
+                      exclude_own=bool(params.get("exclude_own", default.exclude_own)),
+                      eq7_weight=float(params.get("eq7_weight", default.eq7_weight)))  # fmt: skip
     trained = train_compatibility(session=session, dataset=str(params.get("dataset", DEFAULT_DATASET)),
                                   variant=str(params.get("variant", "full")), images_dir=images_dir,
                                   checkpoint_dir=checkpoint_dir, train=train, config=config, progress=progress,
@@ -75,7 +80,8 @@ def _compatibility(session: Any, params: Mapping[str, Any], train: TrainConfig, 
                                   init_encoder=str(params.get("init_encoder", "none")),
                                   user_lr=float(params.get("user_lr", DEFAULT_USER_LR)),
                                   freeze_conv=bool(params.get("freeze_conv", False)),
-                                  random_negatives=negatives if negatives is None else int(negatives))  # fmt: skip
+                                  random_negatives=negatives if negatives is None else int(negatives),
+                                  negatives=mix)  # fmt: skip
     return _summary(trained.model_version_id, trained.checkpoint, trained.result.seconds, trained.result.metrics)
 
 
