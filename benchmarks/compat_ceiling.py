@@ -6,9 +6,10 @@ joint users (Recall@10 of the true bottom among every catalogue bottom, personal
 1. the simulation oracle (``recengine/evaluation/oracle.py``: the simulator's true tastes and stylist rules, a
    reference that reads the hidden truth), and its taste part alone;
 2. implicit ALS (the baselines' settings);
-3. the seed's model — F's fully connected layers, M and θu, Eq. 10 with the in-batch Eq. 6/7 negatives of the
-   default recipe (``CompatibilityRecipe``, default θu learning rate) — trained for ``--steps`` on fixed
-   per-item inputs in place of F's convolutional stack:
+3. the seed's model — F's fully connected layers, M and θu, Eq. 10 with the Eq. 6/7 negatives of the
+   shipped recipe (``CompatibilityRecipe``; ``--negatives in-batch-even`` for the mix used before issue 4's
+   last round: the batch's bottoms as Eq. 6 negatives too, the user's own bottoms included, Eq. 6 and 7
+   weighted equally) — trained for ``--steps`` on fixed per-item inputs in place of F's convolutional stack:
    * ``attributes``: each item's true catalogue labels, one-hot (colour, article type, usage, season, gender):
      what the simulated tastes and rules are made of, i.e. perfect perception;
    * ``photos``: the catalogue network's conv features of the item's photo (F's warm start), frozen;
@@ -23,6 +24,7 @@ memory of each item's wearers can recover. The models' Recall@10 varies from run
 (threads, steps: ``benchmarks/RESULTS.md``); 4,000 steps per model keep the whole run within 15 minutes.
 
     .venv/bin/python -m benchmarks.compat_ceiling [--steps 4000] [--threads 2] [--variants attributes,photos]
+                                                  [--negatives default|in-batch-even]
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from recengine.evaluation.protocol import Questions, build_questions, evaluate
 from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
 from recengine.preferences.cf import CFConfig, ImplicitCF
-from recengine.training.compatibility_recipe import CompatibilityRecipe, conv_outputs
+from recengine.training.compatibility_recipe import CompatibilityRecipe, NegativeMix, conv_outputs
 from recengine.training.trainer import TrainConfig, Trainer
 
 #: F's conv stack ends in (64, 2, 2) = 256 values at the default sizes: the inputs are that many, flattened.
@@ -58,6 +60,7 @@ INPUT_SHAPE = (64, 2, 2)
 VARIANTS = ("attributes", "photos", "photos_memory", "als_factors")
 #: Run when --variants is not given (all but ``als_factors`` fit the 15-minute budget together).
 DEFAULT_VARIANTS = VARIANTS[:3]
+MIXES = {"default": NegativeMix(), "in-batch-even": NegativeMix.in_batch_even()}
 
 
 class ItemMemoryModel(CompatibilityModel):
@@ -136,7 +139,7 @@ def train_on_inputs(inputs: tuple[torch.Tensor, torch.Tensor], data: ProtocolDat
     model = ItemMemoryModel(config, len(data.item_ids)) if memory else CompatibilityModel(config)
     model.encoder.features = nn.Sequential()  # identity: the fixed inputs are what the conv stack would give
     recipe = FixedInputRecipe(inputs, model, data, images, rows, seed=0, user_lr=args.user_lr,
-                              random_negatives=args.random_negatives)  # fmt: skip
+                              random_negatives=args.random_negatives, negatives=MIXES[args.negatives])  # fmt: skip
     train = TrainConfig(steps=args.steps, batch_size=64, lr=args.lr, eval_every=args.steps, threads=args.threads)
     Trainer(recipe, train).fit()
     model.eval()
@@ -157,6 +160,7 @@ def main() -> None:
     parser.add_argument("--user-lr", type=float, default=5e-2)
     parser.add_argument("--random-negatives", type=int, default=512)
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=f"Some of {', '.join(VARIANTS)}.")
+    parser.add_argument("--negatives", choices=tuple(MIXES), default="default", help="The recipe's NegativeMix.")
     args = parser.parse_args()
     variants = args.variants.split(",")
     if not variants or set(variants) - set(VARIANTS):
@@ -207,7 +211,8 @@ def main() -> None:
     figures = {f"recall10_{name}": r["recall10"] for name, r in results.items()}
     figures |= {f"pfitb_{name}": results[name]["pfitb"] for name in variants}
     figures["rewear"] = rewear
-    print("RESULT " + " ".join(f"{k}={v:.4f}" for k, v in figures.items()) + f" steps={args.steps}")
+    print("RESULT " + " ".join(f"{k}={v:.4f}" for k, v in figures.items()) + f" steps={args.steps} "
+          f"negatives={args.negatives}")  # fmt: skip
 
 
 if __name__ == "__main__":

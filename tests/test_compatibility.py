@@ -464,7 +464,7 @@ def test_loss_is_eq10_over_every_valid_negative_of_the_batch(mix: NegativeMix) -
     assert parts["loss_eq6"] == pytest.approx(np.mean(eq6), rel=1e-4)
     assert parts["loss_eq7"] == pytest.approx(np.mean(eq7), rel=1e-4)
     w = mix.eq7_weight
-    assert float(loss) == pytest.approx((1 - w) * np.mean(eq6) + w * np.mean(eq7), rel=1e-4)
+    assert loss.item() == pytest.approx((1 - w) * np.mean(eq6) + w * np.mean(eq7), rel=1e-4)
 
 
 def test_worn_marks_exactly_the_users_training_bottoms() -> None:

@@ -37,6 +37,8 @@ def test_parameters_are_checked_before_any_work() -> None:
         check_params({"family": "compatibility", "stepz": 5})
     with pytest.raises(InvalidInputError, match="lambda_fm_g"):
         check_params({"family": "compatibility", "lambda_fm_g": 0.1})  # a designer's option only
+    with pytest.raises(InvalidInputError, match="eq7_weight"):
+        check_params({"family": "designer", "eq7_weight": 0.1})  # the designer keeps its checkpoints' mix
     assert train_config({"steps": 7, "betas": [0.9, 0.99], "family": "x"}) == TrainConfig(steps=7, betas=(0.9, 0.99))
 
 
@@ -56,7 +58,7 @@ def worker(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 def test_worker_trains_a_compatibility_model_then_a_designer_from_it(engine: Engine, worker: WorkerHandle) -> None:
     # "auto": the shipped catalogue network does not fit this tiny F, so F starts from scratch, and says so.
     compat = {"family": "compatibility", "variant": "full", "dataset": "trainjob", "config": TINY.as_dict(),
-              "init_encoder": "auto", "user_lr": 0.02, **RUN}  # fmt: skip
+              "init_encoder": "auto", "user_lr": 0.02, "eq7_weight": 0.25, "exclude_own": False, **RUN}  # fmt: skip
     job = submit_job(db=worker.db, kind="train", params=compat, task=worker.app)
     done = worker.wait_for_job(job.id, timeout_s=240)
     assert done.status == "succeeded", (done.error, worker.log_tail())
@@ -67,6 +69,7 @@ def test_worker_trains_a_compatibility_model_then_a_designer_from_it(engine: Eng
         compat_version = session.get(ModelVersion, done.result["model_version_id"])
         assert compat_version is not None
         assert compat_version.config["init_encoder"] is None and compat_version.config["user_lr"] == 0.02
+        assert compat_version.config["negatives"] == {"in_batch": False, "exclude_own": False, "eq7_weight": 0.25}
 
     config = dataclasses.asdict(dataclasses.replace(TINY_DESIGNER, compatibility=TINY))
     designer = {"family": "designer", "variant": "full", "dataset": "trainjob", "config": config,
