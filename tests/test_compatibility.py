@@ -158,6 +158,18 @@ def test_paper_config_has_the_seeds_sizes_and_encodes_64_pixel_images() -> None:
         assert model(torch.tensor([0, 2]), torch.zeros(2, 3, 64, 64), torch.zeros(2, 3, 64, 64)).shape == (2,)
 
 
+def test_the_default_conv_stack_hands_a_4x4_map_and_old_configs_keep_their_pool() -> None:
+    model = CompatibilityModel(CompatibilityConfig())
+    assert model.encoder.features(torch.zeros(1, 3, 64, 64)).shape == (1, 64, 4, 4)
+    assert CompatibilityConfig().conv_output_size == 1024 == model.encoder.head[0].in_features
+    # A config saved before ``final_pool`` existed describes a stack pooled after every block.
+    saved = CompatibilityConfig().as_dict()
+    del saved["final_pool"]
+    old = CompatibilityConfig.from_dict(saved)
+    assert old.final_pool and old.conv_output_size == 256
+    assert CompatibilityModel(old).encoder.features(torch.zeros(1, 3, 64, 64)).shape == (1, 64, 2, 2)
+
+
 @pytest.mark.parametrize("config", [tiny(user_mode="label"), tiny(metric_hidden=()), CompatibilityConfig()])
 def test_config_round_trips_through_dict_and_json(config: CompatibilityConfig) -> None:
     assert CompatibilityConfig.from_dict(config.as_dict()) == config

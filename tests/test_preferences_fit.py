@@ -122,6 +122,20 @@ def test_a_strong_prior_keeps_theta_near_the_population_mean() -> None:
     assert np.linalg.norm(strong.theta - prior) < 0.2 * np.linalg.norm(weak.theta - prior)
 
 
+def test_the_prior_fades_as_the_history_grows() -> None:
+    # The same examples ten times over leave the mean loss as it is; only the prior's share shrinks (MAP), so
+    # the longer history's θu lies farther from the population mean.
+    model = linear_model()
+    generator = torch.Generator().manual_seed(7)
+    train = questions(generator, 10)
+    z_pos, z_neg = split(train, best(model, train, torch.randn(8, generator=generator)))
+    prior = population_prior(model)
+    config = FitConfig(prior=5.0, steps=300, patience=300)
+    short = fit_theta(model, z_pos, z_neg, config=config)
+    long = fit_theta(model, z_pos.repeat(10, 1), z_neg.repeat(10, 1, 1), config=config)
+    assert np.linalg.norm(long.theta - prior) > 1.5 * np.linalg.norm(short.theta - prior)
+
+
 def test_no_positives_give_the_population_prior() -> None:
     model = linear_model()
     result = fit_theta(model, torch.empty(0, 8), torch.empty(0, 4, 8))
@@ -175,7 +189,7 @@ def test_the_reported_loss_is_the_loss_of_the_returned_theta() -> None:
     prior = torch.as_tensor(population_prior(model), dtype=torch.float32)
     with torch.no_grad():
         pos, neg = model.score_latent(z_pos, theta)[:, None], model.score_latent(z_neg, theta)
-        loss = preference_loss(pos.expand_as(neg), neg) + config.prior * ((theta - prior) ** 2).mean()
+        loss = preference_loss(pos.expand_as(neg), neg) + config.prior / len(z_pos) * ((theta - prior) ** 2).mean()
     assert result.loss == pytest.approx(loss.item(), rel=1e-5)
 
 
@@ -193,7 +207,7 @@ def test_column_weights_weigh_the_negatives_in_the_reported_loss() -> None:
     with torch.no_grad():
         pos, neg = model.score_latent(z_pos, theta)[:, None], model.score_latent(z_neg, theta)
         margins = -torch.nn.functional.logsigmoid(pos - neg)
-        loss = (margins * weights).sum(1).mean() + config.prior * ((theta - prior) ** 2).mean()
+        loss = (margins * weights).sum(1).mean() + config.prior / len(z_pos) * ((theta - prior) ** 2).mean()
     assert result.loss == pytest.approx(loss.item(), rel=1e-5)
     assert result.loss != pytest.approx(fit_theta(model, z_pos, z_neg, config=config).loss, rel=1e-3)
 

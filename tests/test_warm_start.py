@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ from recengine.nets.vgg import VGG16Features
 from recengine.training.checkpoints import save_checkpoint
 
 SHAPE = {"image_size": 32, "widths": (4, 8), "convs": (1, 2)}
-F_CONFIG = CompatibilityConfig(**SHAPE, fc=(16, 12), z_dim=8, metric_hidden=(8,), n_users=3)
+# Pooled after the last block, as the catalogue network is, so that F's first FC layer has its shape too.
+F_CONFIG = CompatibilityConfig(**SHAPE, fc=(16, 12), z_dim=8, metric_hidden=(8,), n_users=3, final_pool=True)
 
 
 def embedder_file(tmp_path: Path, **shape: object) -> tuple[Path, EmbedderNet]:
@@ -52,6 +54,20 @@ def test_embedder_copies_the_conv_stack_and_first_fc_layer_only(tmp_path: Path, 
     # F's later layers (the embedder has other sizes there), M and θu keep their fresh values.
     for key in ("encoder.head.2.weight", "metric.0.weight", "theta.weight"):
         assert torch.equal(model.state_dict()[key], fresh[key]), key
+
+
+def test_without_the_final_pool_the_conv_stack_still_loads(tmp_path: Path) -> None:
+    path, net = embedder_file(tmp_path)
+    model = CompatibilityModel(dataclasses.replace(F_CONFIG, final_pool=False))
+    head = model.encoder.head[0].weight.clone()
+    record = warm_start(model, f"embedder:{path}", default_embedder=None)
+    convs = [k for k in net.state_dict() if k.startswith("features.")]
+    assert record is not None and record["tensors"] == len(convs)
+    own = model.encoder.state_dict()
+    assert all(torch.equal(own[k], net.state_dict()[k]) for k in convs)
+    assert torch.equal(model.encoder.head[0].weight, head)  # 4x the inputs: not the embedder's layer
+    # The same conv weights on a map twice as large: 8 channels at 16x16 for 32-pixel inputs.
+    assert model.encoder.features(torch.zeros(1, 3, 32, 32)).shape == (1, 8, 16, 16)
 
 
 def test_a_network_of_another_shape_is_refused_unless_auto(tmp_path: Path) -> None:

@@ -12,8 +12,11 @@ User modes (the seed's Table 2 ablations): ``theta`` (the full model), ``none`` 
 as the equivalent per-user bias of M's first layer). Choices not in the paper, all set by config: batch norm
 in F (training from scratch, no ImageNet weights here), and a CPU-sized conv stack: VGG configuration A's layer
 pattern (the same family; VGG16's pattern is ``convs=(2, 2, 3, 3, 3)``) with 1/8 of VGG's widths; F's fully
-connected layers have the seed's 1024-512-64 (they cost little next to the convolutions).
-``CompatibilityConfig.paper()`` gives the seed's full sizes throughout.
+connected layers have the seed's 1024-512-64 (they cost little next to the convolutions). At 64x64 inputs
+the stack ends without its fifth max pool (``final_pool``): it hands F's fully connected layers a 4x4 map, as
+VGG16 hands a 7x7 one at 224x224, instead of 2x2 (a 256-value summary that cannot tell apart the garments a
+user wears; measured in docs/decisions.md). ``CompatibilityConfig.paper()`` gives the seed's full sizes
+throughout.
 """
 
 from __future__ import annotations
@@ -42,20 +45,28 @@ class CompatibilityConfig:
     user_mode: UserMode = "theta"
     n_users: int = 1
     batch_norm: bool = True
+    final_pool: bool = False  # max pooling after the last conv block too (VGG's layout; saved configs before it)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def conv_output_size(self) -> int:
+        """How many values F's conv stack hands its fully connected layers."""
+        side = self.image_size >> (len(self.widths) - (0 if self.final_pool else 1))  # halved by each pool
+        return self.widths[-1] * side * side
 
     @classmethod
     def paper(cls, n_users: int, user_mode: UserMode = "theta") -> CompatibilityConfig:
         """The seed's sizes: VGG16 widths and depth, FC 1024-512-64 (a GPU configuration)."""
         return cls(widths=(64, 128, 256, 512, 512), convs=(2, 2, 3, 3, 3), fc=(1024, 512), n_users=n_users,
-                   user_mode=user_mode)  # fmt: skip
+                   user_mode=user_mode, final_pool=True)  # fmt: skip
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> CompatibilityConfig:
         tuples = {k: tuple(v) for k, v in raw.items() if isinstance(v, list)}
-        return cls(**{**raw, **tuples})
+        # Configs saved before ``final_pool`` existed all pooled after the last block.
+        return cls(**{"final_pool": True, **raw, **tuples})
 
 
 class Encoder(nn.Module):
@@ -63,9 +74,8 @@ class Encoder(nn.Module):
 
     def __init__(self, config: CompatibilityConfig) -> None:
         super().__init__()
-        self.features = vgg_stack(3, config.widths, config.convs, config.batch_norm)
-        side = config.image_size // 2 ** len(config.widths)
-        self.head = mlp([config.widths[-1] * side * side, *config.fc, config.z_dim])
+        self.features = vgg_stack(3, config.widths, config.convs, config.batch_norm, config.final_pool)
+        self.head = mlp([config.conv_output_size, *config.fc, config.z_dim])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z: torch.Tensor = self.head(self.features(x).flatten(1))

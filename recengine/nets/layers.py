@@ -8,9 +8,11 @@ from collections.abc import Sequence
 from torch import nn
 
 
-def vgg_stack(in_channels: int, widths: Sequence[int], convs: Sequence[int], batch_norm: bool = True) -> nn.Sequential:
+def vgg_stack(in_channels: int, widths: Sequence[int], convs: Sequence[int], batch_norm: bool = True,
+              final_pool: bool = True) -> nn.Sequential:  # fmt: skip
     """VGG blocks (Simonyan & Zisserman 2015): ``convs[i]`` 3x3 conv + ReLU layers of ``widths[i]`` channels,
-    then 2x2 max pooling; each block halves the resolution."""
+    then 2x2 max pooling; each block halves the resolution (the last one only with ``final_pool``). Without the
+    final pool the layer indices are unchanged, so weights of a stack that had it load as they are."""
     layers: list[nn.Module] = []
     channels = in_channels
     for width, count in zip(widths, convs, strict=True):
@@ -21,6 +23,8 @@ def vgg_stack(in_channels: int, widths: Sequence[int], convs: Sequence[int], bat
             layers.append(nn.ReLU(inplace=True))
             channels = width
         layers.append(nn.MaxPool2d(2))
+    if not final_pool:
+        layers.pop()
     return nn.Sequential(*layers)
 
 
