@@ -111,12 +111,17 @@ def test_fit_recovers_a_planted_theta_and_leaves_the_model_unchanged() -> None:
     np.testing.assert_array_equal(again.theta, result.theta)
 
 
-def test_a_strong_prior_keeps_theta_near_the_population_mean() -> None:
+def preference_problem(n: int) -> tuple[CompatibilityModel, torch.Tensor, torch.Tensor, np.ndarray]:
+    """The linear model, latents of n answered questions of a random taste, and the population prior."""
     model = linear_model()
     generator = torch.Generator().manual_seed(7)
-    train = questions(generator, 20)
+    train = questions(generator, n)
     z_pos, z_neg = split(train, best(model, train, torch.randn(8, generator=generator)))
-    prior = population_prior(model)
+    return model, z_pos, z_neg, population_prior(model)
+
+
+def test_a_strong_prior_keeps_theta_near_the_population_mean() -> None:
+    model, z_pos, z_neg, prior = preference_problem(20)
     weak = fit_theta(model, z_pos, z_neg, config=FitConfig(prior=1e-4, steps=200))
     strong = fit_theta(model, z_pos, z_neg, config=FitConfig(prior=100.0, steps=200))
     assert np.linalg.norm(strong.theta - prior) < 0.2 * np.linalg.norm(weak.theta - prior)
@@ -125,11 +130,7 @@ def test_a_strong_prior_keeps_theta_near_the_population_mean() -> None:
 def test_the_prior_fades_as_the_history_grows() -> None:
     # The same examples ten times over leave the mean loss as it is; only the prior's share shrinks (MAP), so
     # the longer history's θu lies farther from the population mean.
-    model = linear_model()
-    generator = torch.Generator().manual_seed(7)
-    train = questions(generator, 10)
-    z_pos, z_neg = split(train, best(model, train, torch.randn(8, generator=generator)))
-    prior = population_prior(model)
+    model, z_pos, z_neg, prior = preference_problem(10)
     config = FitConfig(prior=5.0, steps=300, patience=300)
     short = fit_theta(model, z_pos, z_neg, config=config)
     long = fit_theta(model, z_pos.repeat(10, 1), z_neg.repeat(10, 1, 1), config=config)
