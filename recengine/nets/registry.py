@@ -119,7 +119,7 @@ def _register_designer() -> None:
 
     def tiny() -> DesignerConfig:
         compatibility = CompatibilityConfig(image_size=32, widths=(4, 8), convs=(1, 1), fc=(16,), z_dim=8,
-                                            metric_hidden=(8,), n_users=5)  # fmt: skip
+                                            metric_hidden=(8,), n_users=5, final_pool=True)  # fmt: skip
         return DesignerConfig(noise_dim=4, widths=(8, 8, 8, 8, 4, 4), d_widths=(4, 8, 8, 8), d_fc=16,
                               compatibility=compatibility)  # fmt: skip
 
