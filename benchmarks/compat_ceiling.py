@@ -99,10 +99,9 @@ class FixedInputRecipe(CompatibilityRecipe):
 
 def padded_inputs(columns: NDArray[np.float32], what: str) -> torch.Tensor:
     """(I, C) per-item columns, zero-padded to F's input width."""
-    size = INPUT_WIDTH
-    if columns.shape[1] > size:
-        raise SystemExit(f"{columns.shape[1]} {what} columns do not fit F's {size} inputs")
-    padded = np.zeros((len(columns), size), dtype=np.float32)
+    if columns.shape[1] > INPUT_WIDTH:
+        raise SystemExit(f"{columns.shape[1]} {what} columns do not fit F's {INPUT_WIDTH} inputs")
+    padded = np.zeros((len(columns), INPUT_WIDTH), dtype=np.float32)
     padded[:, : columns.shape[1]] = columns
     return torch.from_numpy(padded)
 

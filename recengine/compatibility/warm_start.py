@@ -44,12 +44,13 @@ def matching(model: CompatibilityModel, tensors: dict[str, torch.Tensor]) -> dic
     """The tensors of ``tensors`` that F has under the same name and with the same shape, whole layers only (a
     layer's bias alone can fit where its weight does not: F's first FC layer when its input is wider)."""
     own = model.encoder.state_dict()
-    fits = {k: k in own and own[k].shape == v.shape for k, v in tensors.items()}
-    layer_fits: dict[str, bool] = {}
-    for key, ok in fits.items():
-        layer = key.rsplit(".", 1)[0]
-        layer_fits[layer] = layer_fits.get(layer, True) and ok
-    return {k: v for k, v in tensors.items() if layer_fits[k.rsplit(".", 1)[0]]}
+    misfits = {_layer(k) for k, v in tensors.items() if k not in own or own[k].shape != v.shape}
+    return {k: v for k, v in tensors.items() if _layer(k) not in misfits}
+
+
+def _layer(key: str) -> str:
+    """``features.3.weight`` -> ``features.3``."""
+    return key.rsplit(".", 1)[0]
 
 
 def warm_start(model: CompatibilityModel, spec: str, *, default_embedder: Path | None) -> dict[str, Any] | None:

@@ -15,16 +15,15 @@ def vgg_stack(in_channels: int, widths: Sequence[int], convs: Sequence[int], bat
     final pool the layer indices are unchanged, so weights of a stack that had it load as they are."""
     layers: list[nn.Module] = []
     channels = in_channels
-    for width, count in zip(widths, convs, strict=True):
+    for block, (width, count) in enumerate(zip(widths, convs, strict=True)):
         for _ in range(count):
             layers.append(nn.Conv2d(channels, width, 3, padding=1, bias=not batch_norm))
             if batch_norm:
                 layers.append(nn.BatchNorm2d(width))
             layers.append(nn.ReLU(inplace=True))
             channels = width
-        layers.append(nn.MaxPool2d(2))
-    if not final_pool:
-        layers.pop()
+        if final_pool or block < len(widths) - 1:
+            layers.append(nn.MaxPool2d(2))
     return nn.Sequential(*layers)
 
 
