@@ -34,7 +34,7 @@ from recengine.evaluation.protocol_data import PARTS, ProtocolData, load_protoco
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel, preference_loss
 from recengine.store.models import ModelVersion, UserPreference
 from recengine.training.checkpoints import file_sha256, load_checkpoint, save_checkpoint
-from recengine.training.compatibility_recipe import Batch, CompatibilityRecipe, NegativeMix
+from recengine.training.compatibility_recipe import Batch, CompatibilityRecipe, NegativeMix, block_starts
 from recengine.training.trainer import TrainConfig, Trainer, TrainResult
 from tests.conftest import MYNTRA, require
 
@@ -550,6 +550,31 @@ def test_freeze_conv_trains_the_rest_of_the_model_on_cached_conv_outputs() -> No
     assert any(not torch.equal(v, head_before[k]) for k, v in model.encoder.head.state_dict().items())
 
 
+def test_tune_conv_blocks_trains_the_last_blocks_on_the_cached_outputs_of_the_others() -> None:
+    data = toy_data()
+    torch.manual_seed(0)
+    model = CompatibilityModel(tiny(n_users=4, final_pool=False))
+    stack = model.encoder.features
+    assert block_starts(stack) == [0, 4]  # (conv, bn, relu, pool), then (conv, bn, relu): no final pool
+    before = {k: v.clone() for k, v in stack.state_dict().items()}
+    recipe = CompatibilityRecipe(model, data, toy_images(), joint_user_rows(data), freeze_conv=True,
+                                 tune_conv_blocks=1)  # fmt: skip
+    trainable = {id(p) for g in recipe.parameter_groups() for p in g["params"]}
+    assert {id(p) for p in stack[4:].parameters()} <= trainable
+    assert not any(id(p) in trainable for p in stack[:4].parameters())
+    items, flip = torch.arange(6), torch.tensor([True, False, True, False, False, True])
+    Trainer(recipe, TrainConfig(steps=20, batch_size=8, eval_every=20, lr=1e-2)).fit()
+    changed = {k for k, v in stack.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(int(k.split(".")[0]) >= 4 for k in changed), changed
+    # The cached first block and the tuned second one give what F gives on the pixels.
+    with torch.no_grad():
+        torch.testing.assert_close(recipe._encode(items, flip), model.eval().encoder(recipe._pixels(items, flip)))
+    for bad, freeze in ((1, False), (2, True), (-1, True)):
+        with pytest.raises(InvalidInputError, match="tune_conv_blocks"):
+            CompatibilityRecipe(CompatibilityModel(tiny(n_users=4)), data, toy_images(), joint_user_rows(data),
+                                freeze_conv=freeze, tune_conv_blocks=bad)  # fmt: skip
+
+
 @dataclasses.dataclass
 class ToyRun:
     recipe: CompatibilityRecipe
@@ -634,6 +659,40 @@ def test_trainer_checkpoints_and_resumes(toy_run: ToyRun, tmp_path: Path) -> Non
     assert longer.resume()
     assert longer.fit().steps == 35
     assert load_checkpoint(path)["extra"]["step"] == 35 and len(longer.history) == 3
+
+
+def recorded_learning_rates(trainer: Trainer) -> list[list[float]]:
+    """The learning rates of every optimisation step ``trainer`` will take, filled in as it trains."""
+    seen: list[list[float]] = []
+    step = trainer._train_step
+
+    def recording(batch: object) -> dict[str, float]:
+        seen.append([g["lr"] for g in trainer.optimizer.param_groups])
+        return step(batch)
+
+    trainer._train_step = recording  # type: ignore[method-assign]
+    return seen
+
+
+def test_linear_lr_decay_is_a_function_of_the_step_and_survives_resuming(tmp_path: Path) -> None:
+    config = dataclasses.replace(TRAIN_CONFIG, steps=10, eval_every=5, lr=3e-2, lr_decay="linear")
+    trainer = Trainer(toy_recipe(cls=CompatibilityRecipe), config)
+    base = [g["lr"] for g in trainer.optimizer.param_groups]
+    assert len(set(base)) == 2  # F and M at 3e-2, θu at the user learning rate (1e-2)
+    seen = recorded_learning_rates(trainer)
+    trainer.fit()
+    expected = [[lr * (1 - k / 10) for lr in base] for k in range(10)]
+    np.testing.assert_allclose(seen, expected)
+    # A run stopped at step 4 and resumed under the 10-step schedule goes on where it was.
+    path = tmp_path / "toy.pt"
+    Trainer(toy_recipe(cls=CompatibilityRecipe), dataclasses.replace(config, steps=4), checkpoint=path).fit()
+    resumed = Trainer(toy_recipe(cls=CompatibilityRecipe), config, checkpoint=path)
+    assert resumed.resume()
+    seen = recorded_learning_rates(resumed)
+    resumed.fit()
+    np.testing.assert_allclose(seen, expected[4:])
+    with pytest.raises(InvalidInputError, match="lr_decay must be one of constant, linear"):
+        TrainConfig(lr_decay="cosine")
 
 
 def test_checkpoint_extra_names_the_joint_users_only(tmp_path: Path) -> None:
@@ -750,6 +809,7 @@ def test_freeze_conv_keeps_the_warm_started_conv_stack_and_records_it(session: S
     version = session.get(ModelVersion, trained.model_version_id)
     assert version is not None
     assert version.config["freeze_conv"] is True and version.config["random_negatives"] == 5
+    assert version.config["tune_conv_blocks"] == 0
     assert version.config["negatives"] == NegativeMix().as_dict()
     extra = load_checkpoint(trained.checkpoint, family="compatibility")["extra"]
     assert extra["negatives"] == NegativeMix().as_dict()

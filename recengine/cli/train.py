@@ -55,6 +55,12 @@ def compatibility(
     freeze_conv: Annotated[
         bool, typer.Option(help="Keep F's warm-started conv stack fixed; train F's FC layers, M and θu (fast).")
     ] = False,
+    lr_decay: Annotated[
+        str, typer.Option(help="constant, or linear: every learning rate falls to 0 at the last step.")
+    ] = "constant",
+    tune_conv_blocks: Annotated[
+        int, typer.Option(help="With --freeze-conv: the last N conv blocks train too (on the fixed ones' outputs).")
+    ] = 0,
     threads: Annotated[int, typer.Option(help="Intra-op threads (0: torch's default; 1 beside a busy process).")] = 0,
     random_negatives: Annotated[
         int | None, typer.Option(help="Random bottoms per step as Eq. 6 negatives (default: batch size).")
@@ -76,9 +82,10 @@ def compatibility(
         raise typer.BadParameter(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     params = {"family": "compatibility", "variant": variant, "dataset": dataset, "steps": steps,
               "batch_size": batch_size, "lr": lr, "eval_every": eval_every, "seed": seed, "resume": resume,
-              "user_lr": user_lr, "init_encoder": init_encoder, "freeze_conv": freeze_conv,
-              "random_negatives": random_negatives, "in_batch_negatives": in_batch_negatives,
-              "exclude_own": exclude_own, "eq7_weight": eq7_weight, "threads": threads}  # fmt: skip
+              "lr_decay": lr_decay, "user_lr": user_lr, "init_encoder": init_encoder, "freeze_conv": freeze_conv,
+              "tune_conv_blocks": tune_conv_blocks, "random_negatives": random_negatives,
+              "in_batch_negatives": in_batch_negatives, "exclude_own": exclude_own, "eq7_weight": eq7_weight,
+              "threads": threads}  # fmt: skip
     _train(params, f"compatibility/{variant}", background)
 
 

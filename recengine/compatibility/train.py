@@ -60,12 +60,13 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
                         train: TrainConfig, config: CompatibilityConfig | None = None,
                         progress: Progress | None = None, resume: bool = False,
                         init_encoder: str = "none", user_lr: float = DEFAULT_USER_LR, freeze_conv: bool = False,
-                        random_negatives: int | None = None,
-                        negatives: NegativeMix | None = None) -> TrainedModel:  # fmt: skip
+                        random_negatives: int | None = None, negatives: NegativeMix | None = None,
+                        tune_conv_blocks: int = 0) -> TrainedModel:  # fmt: skip
     """Train ``variant`` (see :data:`VARIANTS`) on ``dataset``; the caller's transaction records the result.
 
     ``init_encoder`` says where F's weights start (:mod:`recengine.compatibility.warm_start`); a resumed run
-    continues from its checkpoint whatever it says. ``freeze_conv``, ``random_negatives`` and ``negatives``: see
+    continues from its checkpoint whatever it says. ``freeze_conv``, ``tune_conv_blocks``, ``random_negatives`` and
+    ``negatives``: see
     :class:`~recengine.training.compatibility_recipe.CompatibilityRecipe`; freezing a conv stack that starts from
     scratch is refused (it would stay random).
 
@@ -91,7 +92,7 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
         model.load_state_dict(load_checkpoint(path, family="compatibility")["state_dict"])
     recipe = CompatibilityRecipe(model, data, images, rows, seed=train.seed, user_lr=user_lr,
                                  freeze_conv=freeze_conv, random_negatives=random_negatives,
-                                 negatives=negatives)  # fmt: skip
+                                 negatives=negatives, tune_conv_blocks=tune_conv_blocks)  # fmt: skip
     trainer = Trainer(recipe, train, checkpoint=path, progress=progress)
     if resume:
         trainer.resume()
@@ -104,6 +105,7 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
         session.add(version)
     version.config = {"model": model_config.as_dict(), "train": train.as_dict(), "dataset": dataset,
                       "init_encoder": initial, "user_lr": user_lr, "freeze_conv": freeze_conv,
+                      "tune_conv_blocks": tune_conv_blocks,
                       "random_negatives": random_negatives, "negatives": recipe.negatives.as_dict()}  # fmt: skip
     version.metrics = result.metrics
     version.checkpoint_path, version.checkpoint_sha256 = str(path), result.sha256

@@ -85,16 +85,23 @@ class CompatibilityRecipe:
     ``freeze_conv`` keeps F's convolutional stack as it starts (a warm start: a trained image network) and trains
     F's fully connected layers, M and θu on its outputs, computed once for every item and its mirror image:
     a step then costs no convolution, so the epochs the seed trains for fit in a CPU budget (measured in
-    docs/decisions.md). ``negatives``: see :class:`NegativeMix`."""
+    docs/decisions.md). ``tune_conv_blocks`` (with ``freeze_conv``) keeps only the first blocks fixed: the last
+    ``tune_conv_blocks`` VGG blocks train with the rest, on the cached outputs of the fixed ones (the last block
+    at 64x64 works on a 4x4 map, so it costs a fraction of the stack). ``negatives``: see :class:`NegativeMix`."""
 
     family = "compatibility"
 
     def __init__(self, model: CompatibilityModel, data: ProtocolData, images: NDArray[np.uint8],
                  user_rows: IntArray, *, weight_decay: float = 1e-5, user_lr: float = DEFAULT_USER_LR,
                  eval_questions: int = 1500, seed: int = 0, freeze_conv: bool = False,
-                 random_negatives: int | None = None, negatives: NegativeMix | None = None) -> None:  # fmt: skip
+                 random_negatives: int | None = None, negatives: NegativeMix | None = None,
+                 tune_conv_blocks: int = 0) -> None:  # fmt: skip
         if random_negatives is not None and random_negatives < 1:
             raise InvalidInputError(f"random_negatives must be >= 1, got {random_negatives}")
+        blocks = len(model.config.widths)
+        if not 0 <= tune_conv_blocks < blocks or (tune_conv_blocks and not freeze_conv):
+            raise InvalidInputError(f"tune_conv_blocks must be within [0, {blocks - 1}] and needs freeze_conv (the "
+                                    f"blocks before it stay fixed), got {tune_conv_blocks}")  # fmt: skip
         self.model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.data = data
         self.images = torch.from_numpy(np.array(images, copy=True))  # (I, S, S, 3) uint8, ~0.5 GB for 40k
@@ -117,10 +124,16 @@ class CompatibilityRecipe:
         self.seed = seed
         self._valid = build_questions(data, part="valid", seed=seed)
         self.random_negatives = random_negatives
+        self.tune_conv_blocks = tune_conv_blocks
         self.conv_features: tuple[torch.Tensor, torch.Tensor] | None = None
+        stack = self.model.encoder.features
+        cut = block_starts(stack)[blocks - tune_conv_blocks] if tune_conv_blocks else len(stack)
+        self._fixed, self._tuned = stack[:cut], stack[cut:]
         if freeze_conv:
-            self.model.encoder.features.requires_grad_(False)
-            self.conv_features = conv_outputs(self.model.encoder.features, self.images)
+            self._fixed.requires_grad_(False)
+            self.conv_features = conv_outputs(self._fixed, self.images)
+            side = model.config.image_size >> (blocks - tune_conv_blocks)
+            self._cached_shape = (-1, self.conv_features[0].shape[1] // (side * side), side, side)
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         user_params = [p for name, p in self.model.named_parameters() if name.startswith(("theta", "label"))]
@@ -153,7 +166,11 @@ class CompatibilityRecipe:
             z = self.model.encoder(self._pixels(items, flip))
         else:
             plain, mirrored = self.conv_features
-            z = self.model.encoder.head(torch.where(flip[:, None], mirrored[items], plain[items]))
+            cached = torch.where(flip[:, None], mirrored[items], plain[items])
+            if len(self._tuned):
+                self._fixed.eval()  # its batch-norm statistics stay those the cache was computed with
+                cached = self._tuned(cached.view(self._cached_shape)).flatten(1)
+            z = self.model.encoder.head(cached)
         return z
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
@@ -229,6 +246,13 @@ def conv_outputs(stack: nn.Module, images: NDArray[np.uint8] | torch.Tensor,
         plain.append(stack(x).flatten(1))
         mirrored.append(stack(x.flip(-1)).flatten(1))
     return torch.cat(plain), torch.cat(mirrored)
+
+
+def block_starts(stack: nn.Sequential) -> list[int]:
+    """Index of the first layer of each VGG block of ``stack`` (:func:`recengine.nets.layers.vgg_stack`): a block
+    ends with its max pool, the last one possibly without."""
+    starts = [0, *(i + 1 for i, layer in enumerate(stack) if isinstance(layer, nn.MaxPool2d))]
+    return [s for s in starts if s < len(stack)]
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ from recengine.training.checkpoints import load_checkpoint, save_checkpoint
 
 _log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
+LR_DECAYS = ("constant", "linear")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,15 @@ class TrainConfig:
     eval_every: int = 1000
     seed: int = 0
     threads: int = 0  # 0: torch's default
+    lr_decay: str = "constant"  # or "linear": every learning rate falls linearly to 0 at the last step
+
+    def __post_init__(self) -> None:
+        if self.lr_decay not in LR_DECAYS:
+            raise InvalidInputError(f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {self.lr_decay!r}")
+
+    def lr_factor(self, step: int) -> float:
+        """What the learning rates are multiplied by for optimisation step ``step`` (0-based)."""
+        return 1.0 - step / self.steps if self.lr_decay == "linear" else 1.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,6 +124,14 @@ class Trainer:
             self.optimizers = {"model": torch.optim.Adam(recipe.parameter_groups(), lr=config.lr, betas=config.betas)}
         self.step = 0
         self.history: list[dict[str, float]] = []
+        # A function of the step, not a scheduler's state: a resumed run continues the same schedule.
+        self._base_lrs = {name: [g["lr"] for g in opt.param_groups] for name, opt in self.optimizers.items()}
+
+    def _set_learning_rates(self) -> None:
+        factor = self.config.lr_factor(self.step)
+        for name, opt in self.optimizers.items():
+            for group, base in zip(opt.param_groups, self._base_lrs[name], strict=True):
+                group["lr"] = base * factor
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:
@@ -193,6 +211,7 @@ class Trainer:
         metrics: dict[str, float] = dict(self.history[-1]) if self.history else {}
         self.recipe.model.train()
         while self.step < cfg.steps:
+            self._set_learning_rates()
             losses = self._train_step(next(batches))
             self.step += 1
             running = {k: 0.98 * running.get(k, 0.0) + v * 0.02 if self.step > 1 else v for k, v in losses.items()}
