@@ -66,9 +66,8 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
 
     ``init_encoder`` says where F's weights start (:mod:`recengine.compatibility.warm_start`); a resumed run
     continues from its checkpoint whatever it says. ``freeze_conv``, ``tune_conv_blocks``, ``random_negatives`` and
-    ``negatives``: see
-    :class:`~recengine.training.compatibility_recipe.CompatibilityRecipe`; freezing a conv stack that starts from
-    scratch is refused (it would stay random).
+    ``negatives``: see :class:`~recengine.training.compatibility_recipe.CompatibilityRecipe`; freezing a conv stack
+    that starts from scratch is refused (it would stay random).
 
     Raises:
         InvalidInputError: ``freeze_conv`` without a warm start to freeze.

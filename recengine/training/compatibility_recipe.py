@@ -124,14 +124,15 @@ class CompatibilityRecipe:
         self.seed = seed
         self._valid = build_questions(data, part="valid", seed=seed)
         self.random_negatives = random_negatives
-        self.tune_conv_blocks = tune_conv_blocks
         self.conv_features: tuple[torch.Tensor, torch.Tensor] | None = None
         stack = self.model.encoder.features
         cut = block_starts(stack)[blocks - tune_conv_blocks] if tune_conv_blocks else len(stack)
-        self._fixed, self._tuned = stack[:cut], stack[cut:]
+        fixed, self._tuned = stack[:cut], stack[cut:]
         if freeze_conv:
-            self._fixed.requires_grad_(False)
-            self.conv_features = conv_outputs(self._fixed, self.images)
+            # The fixed blocks never run in training (their outputs are cached), so their batch-norm statistics
+            # stay those the cache was computed with.
+            fixed.requires_grad_(False)
+            self.conv_features = conv_outputs(fixed, self.images)
             side = model.config.image_size >> (blocks - tune_conv_blocks)
             self._cached_shape = (-1, self.conv_features[0].shape[1] // (side * side), side, side)
 
@@ -168,7 +169,6 @@ class CompatibilityRecipe:
             plain, mirrored = self.conv_features
             cached = torch.where(flip[:, None], mirrored[items], plain[items])
             if len(self._tuned):
-                self._fixed.eval()  # its batch-norm statistics stay those the cache was computed with
                 cached = self._tuned(cached.view(self._cached_shape)).flatten(1)
             z = self.model.encoder.head(cached)
         return z
