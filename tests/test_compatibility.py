@@ -4,6 +4,7 @@ scorer's PairScorer contract, the trainer and recipe on hand-made data, and trai
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -575,6 +576,37 @@ def test_tune_conv_blocks_trains_the_last_blocks_on_the_cached_outputs_of_the_ot
                                 freeze_conv=freeze, tune_conv_blocks=bad)  # fmt: skip
 
 
+@pytest.mark.parametrize("mode", ["theta", "label"])
+def test_user_stage_trains_the_user_parameters_alone_on_the_fixed_networks(mode: str) -> None:
+    data = toy_data()
+    torch.manual_seed(0)
+    model = CompatibilityModel(tiny(n_users=4, user_mode=mode))
+    recipe = CompatibilityRecipe(model, data, toy_images(), joint_user_rows(data), user_lr=5e-2)
+    Trainer(recipe, TrainConfig(steps=10, batch_size=8, eval_every=10, lr=1e-2)).fit()
+    networks = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith(("theta", "label"))}
+    users = recipe.user_parameters()[0].detach().clone()
+    fixed = next(recipe.batches(torch.Generator().manual_seed(7), 64))
+    before = fixed_batch_loss(recipe, fixed)
+    recipe.fix_networks({"steps": 40})
+    groups = recipe.parameter_groups()
+    assert [[id(p) for p in g["params"]] for g in groups] == [[id(recipe.user_parameters()[0])]]
+    assert groups[0]["lr"] == 5e-2 and groups[0]["weight_decay"] == 0.0
+    # F's outputs are computed once: a step's encoding is F on the (possibly mirrored) pixels.
+    items, flip = torch.arange(6), torch.tensor([True, False, True, False, False, True])
+    with torch.no_grad():
+        torch.testing.assert_close(recipe._encode(items, flip), model.eval().encoder(recipe._pixels(items, flip)))
+    Trainer(recipe, TrainConfig(steps=40, batch_size=8, eval_every=40, lr=5e-2, lr_decay="linear")).fit()
+    for k, v in model.state_dict().items():
+        if k in networks:
+            assert torch.equal(v, networks[k]), k
+    assert not torch.equal(recipe.user_parameters()[0], users)
+    assert fixed_batch_loss(recipe, fixed) < before
+    assert recipe.checkpoint_extra()["user_stage"] == {"steps": 40}
+    with pytest.raises(InvalidInputError, match="no user parameters"):
+        CompatibilityRecipe(CompatibilityModel(tiny(n_users=4, user_mode="none")), data, toy_images(),
+                            joint_user_rows(data)).fix_networks({})  # fmt: skip
+
+
 @dataclasses.dataclass
 class ToyRun:
     recipe: CompatibilityRecipe
@@ -769,6 +801,40 @@ def test_train_compatibility_registers_the_version_and_joint_users_preferences(s
         assert row.dim == 8 and not row.is_prior
         assert row.n_examples == counts[n] > 0
         np.testing.assert_allclose(row.vector, table[n], rtol=1e-6)
+
+
+def test_user_stage_follows_the_joint_one_and_is_recorded(session: Session, tmp_path: Path,
+                                                          image_cache: Path) -> None:  # fmt: skip
+    simulated_dataset(session, "cmp-stage")
+    calls: list[tuple[int, int | None]] = []
+    run = functools.partial(train_compatibility, session=session, dataset="cmp-stage", variant="full",
+                            images_dir=image_cache, checkpoint_dir=tmp_path / "ckpt", train=DB_TRAIN,
+                            config=DB_CONFIG, user_steps=20)  # fmt: skip
+    trained = run(progress=lambda s, n: calls.append((s, n)))
+    assert calls == [(10, 30), (30, 30)] and trained.result.steps == 30
+    extra = load_checkpoint(trained.checkpoint, family="compatibility")["extra"]
+    assert extra["user_stage"]["steps"] == 20 and extra["step"] == DB_TRAIN.steps
+    assert [h["step"] for h in extra["history"]] == [10.0, 30.0] and "valid_pfitb" in extra["metrics"]
+    version = session.get(ModelVersion, trained.model_version_id)
+    assert version is not None and version.config["user_steps"] == 20
+    assert version.metrics == extra["metrics"] and version.checkpoint_sha256 == file_sha256(trained.checkpoint)
+    theta = load_checkpoint(trained.checkpoint)["state_dict"]["theta.weight"]
+    stored = session.execute(select(UserPreference.vector).where(UserPreference.model_version_id == version.id)
+                             .order_by(UserPreference.user_id)).scalars().all()  # fmt: skip
+    np.testing.assert_allclose(stored, theta.numpy(), rtol=1e-6)
+    # Resuming the finished run trains nothing more and keeps the record of its stage.
+    again = run(resume=True)
+    payload = load_checkpoint(again.checkpoint)
+    assert torch.equal(payload["state_dict"]["theta.weight"], theta)
+    assert payload["extra"]["user_stage"] == extra["user_stage"]
+    # The θu-removed variant has no user parameters, so no stage.
+    none = train_compatibility(session=session, dataset="cmp-stage", variant="no-theta", images_dir=image_cache,
+                               checkpoint_dir=tmp_path / "ckpt", train=DB_TRAIN, config=DB_CONFIG,
+                               user_steps=20)  # fmt: skip
+    assert none.result.steps == DB_TRAIN.steps
+    assert "user_stage" not in load_checkpoint(none.checkpoint)["extra"]
+    with pytest.raises(InvalidInputError, match="user_steps must be >= 0"):
+        run(user_steps=-1)
 
 
 def test_train_compatibility_without_theta_writes_no_preferences(session: Session, tmp_path: Path,

@@ -61,6 +61,9 @@ def compatibility(
     tune_conv_blocks: Annotated[
         int, typer.Option(help="With --freeze-conv: the last N conv blocks train too (on the fixed ones' outputs).")
     ] = 0,
+    user_steps: Annotated[
+        int, typer.Option(help="Then train θu (or the labels) alone this many steps, F and M fixed, rate decaying.")
+    ] = 0,
     threads: Annotated[int, typer.Option(help="Intra-op threads (0: torch's default; 1 beside a busy process).")] = 0,
     random_negatives: Annotated[
         int | None, typer.Option(help="Random bottoms per step as Eq. 6 negatives (default: batch size).")
@@ -83,7 +86,7 @@ def compatibility(
     params = {"family": "compatibility", "variant": variant, "dataset": dataset, "steps": steps,
               "batch_size": batch_size, "lr": lr, "eval_every": eval_every, "seed": seed, "resume": resume,
               "lr_decay": lr_decay, "user_lr": user_lr, "init_encoder": init_encoder, "freeze_conv": freeze_conv,
-              "tune_conv_blocks": tune_conv_blocks, "random_negatives": random_negatives,
+              "tune_conv_blocks": tune_conv_blocks, "user_steps": user_steps, "random_negatives": random_negatives,
               "in_batch_negatives": in_batch_negatives, "exclude_own": exclude_own, "eq7_weight": eq7_weight,
               "threads": threads}  # fmt: skip
     _train(params, f"compatibility/{variant}", background)

@@ -61,7 +61,7 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
                         progress: Progress | None = None, resume: bool = False,
                         init_encoder: str = "none", user_lr: float = DEFAULT_USER_LR, freeze_conv: bool = False,
                         random_negatives: int | None = None, negatives: NegativeMix | None = None,
-                        tune_conv_blocks: int = 0) -> TrainedModel:  # fmt: skip
+                        tune_conv_blocks: int = 0, user_steps: int = 0) -> TrainedModel:  # fmt: skip
     """Train ``variant`` (see :data:`VARIANTS`) on ``dataset``; the caller's transaction records the result.
 
     ``init_encoder`` says where F's weights start (:mod:`recengine.compatibility.warm_start`); a resumed run
@@ -69,9 +69,17 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
     ``negatives``: see :class:`~recengine.training.compatibility_recipe.CompatibilityRecipe`; freezing a conv stack
     that starts from scratch is refused (it would stay random).
 
+    ``user_steps`` adds a user stage after the joint one: F and M fixed, θu (or the discrete labels) trained on
+    alone for that many steps of the same loss, their learning rate falling linearly from ``user_lr`` to 0.
+    Each θu row sees ~1/700 of the joint stage's batches, so the users are the parameters least converged when
+    the networks are (measured in docs/decisions.md). The θu-removed variant has no user stage. A resumed run
+    whose checkpoint already went through the stage only re-registers it.
+
     Raises:
-        InvalidInputError: ``freeze_conv`` without a warm start to freeze.
+        InvalidInputError: ``freeze_conv`` without a warm start to freeze; a negative ``user_steps``.
     """
+    if user_steps < 0:
+        raise InvalidInputError(f"user_steps must be >= 0, got {user_steps}")
     torch.manual_seed(train.seed)
     data = load_protocol_data(session=session, dataset=dataset)
     rows = joint_user_rows(data)
@@ -87,15 +95,23 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
                                 "loaded none (use embedder, embedder:PATH or vgg16:PATH)")  # fmt: skip
     images = load_image_cache(session=session, item_ids=data.item_ids, size=model_config.image_size,
                               cache_dir=images_dir)  # fmt: skip
-    if resuming:  # the conv stack to freeze is the checkpoint's, so load it before caching
-        model.load_state_dict(load_checkpoint(path, family="compatibility")["state_dict"])
+    saved = load_checkpoint(path, family="compatibility") if resuming else None
+    if saved is not None:  # the conv stack to freeze is the checkpoint's, so load it before caching
+        model.load_state_dict(saved["state_dict"])
     recipe = CompatibilityRecipe(model, data, images, rows, seed=train.seed, user_lr=user_lr,
                                  freeze_conv=freeze_conv, random_negatives=random_negatives,
                                  negatives=negatives, tune_conv_blocks=tune_conv_blocks)  # fmt: skip
-    trainer = Trainer(recipe, train, checkpoint=path, progress=progress)
+    stage_steps = user_steps if VARIANTS[variant] != "none" else 0
+    total = train.steps + stage_steps
+    trainer = Trainer(recipe, train, checkpoint=path,
+                      progress=None if progress is None else lambda step, _: progress(step, total))  # fmt: skip
+    # A finished run is saved again on resuming: it keeps its record of the stage, and the stage is not rerun.
+    recipe.user_stage = None if saved is None else saved["extra"].get("user_stage")
     if resume:
         trainer.resume()
     result = trainer.fit()
+    if stage_steps and recipe.user_stage is None:
+        result = _user_stage(trainer, result, recipe, stage_steps, user_lr, progress)
     name = f"{dataset}-{variant}"
     version = session.scalar(select(ModelVersion).where(ModelVersion.family == "compatibility",
                                                         ModelVersion.name == name))  # fmt: skip
@@ -104,7 +120,7 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
         session.add(version)
     version.config = {"model": model_config.as_dict(), "train": train.as_dict(), "dataset": dataset,
                       "init_encoder": initial, "user_lr": user_lr, "freeze_conv": freeze_conv,
-                      "tune_conv_blocks": tune_conv_blocks,
+                      "tune_conv_blocks": tune_conv_blocks, "user_steps": stage_steps,
                       "random_negatives": random_negatives, "negatives": recipe.negatives.as_dict()}  # fmt: skip
     version.metrics = result.metrics
     version.checkpoint_path, version.checkpoint_sha256 = str(path), result.sha256
@@ -114,3 +130,20 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
     write_preferences(session=session, model=model, model_version_id=version.id, user_ids=joint_ids,
                       n_examples={uid: int(counts[r]) for r, uid in enumerate(joint_ids)})  # fmt: skip
     return TrainedModel(version.id, path, result)
+
+
+def _user_stage(joint: Trainer, joint_result: TrainResult, recipe: CompatibilityRecipe, steps: int,
+                user_lr: float, progress: Progress | None) -> TrainResult:  # fmt: skip
+    """Train θu (or the labels) alone after ``joint`` (see :func:`train_compatibility`); the joint trainer's
+    checkpoint gets the result, its history the stage's evaluation."""
+    train = joint.config
+    config = TrainConfig(steps=steps, batch_size=train.batch_size, lr=user_lr, betas=train.betas,
+                         eval_every=steps, seed=train.seed + 1, threads=train.threads, lr_decay="linear")  # fmt: skip
+    recipe.fix_networks({"steps": steps, "lr": user_lr, "lr_decay": "linear"})
+    report = None if progress is None else lambda step, _: progress(train.steps + step, train.steps + steps)
+    stage = Trainer(recipe, config, progress=report).fit()
+    metrics = {**stage.metrics, "step": float(train.steps + steps)}
+    joint.history.append(metrics)
+    sha = joint.save(metrics)
+    return TrainResult(joint.step + steps, joint_result.seconds + stage.seconds, joint.history, metrics,
+                       joint.checkpoint, sha)  # fmt: skip

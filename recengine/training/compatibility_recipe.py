@@ -87,7 +87,10 @@ class CompatibilityRecipe:
     a step then costs no convolution, so the epochs the seed trains for fit in a CPU budget (measured in
     docs/decisions.md). ``tune_conv_blocks`` (with ``freeze_conv``) keeps only the first blocks fixed: the last
     ``tune_conv_blocks`` VGG blocks train with the rest, on the cached outputs of the fixed ones (the last block
-    at 64x64 works on a 4x4 map, so it costs a fraction of the stack). ``negatives``: see :class:`NegativeMix`."""
+    at 64x64 works on a 4x4 map, so it costs a fraction of the stack). ``negatives``: see :class:`NegativeMix`.
+
+    :meth:`fix_networks` turns the recipe into its user stage: F and M keep their trained weights and θu (or the
+    discrete labels) alone train on, with the same positives, negatives and loss, on F's outputs computed once."""
 
     family = "compatibility"
 
@@ -125,6 +128,8 @@ class CompatibilityRecipe:
         self._valid = build_questions(data, part="valid", seed=seed)
         self.random_negatives = random_negatives
         self.conv_features: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.latents: tuple[torch.Tensor, torch.Tensor] | None = None  # F's outputs, in the user stage
+        self.user_stage: dict[str, Any] | None = None
         stack = self.model.encoder.features
         cut = block_starts(stack)[blocks - tune_conv_blocks] if tune_conv_blocks else len(stack)
         fixed, self._tuned = stack[:cut], stack[cut:]
@@ -136,8 +141,34 @@ class CompatibilityRecipe:
             side = model.config.image_size >> (blocks - tune_conv_blocks)
             self._cached_shape = (-1, self.conv_features[0].shape[1] // (side * side), side, side)
 
+    def fix_networks(self, description: dict[str, Any]) -> None:
+        """Start the user stage: F and M no longer train; ``description`` goes into the checkpoint.
+
+        Raises:
+            InvalidInputError: the model has no user parameters (the θu-removed ablation).
+        """
+        if self.model.config.user_mode == "none":
+            raise InvalidInputError("the θu-removed model has no user parameters to train on their own")
+        self.model.encoder.requires_grad_(False)
+        self.model.metric.requires_grad_(False)
+        self.model.eval()
+        items = torch.arange(self._n_items)
+        with torch.no_grad():  # both orientations, as the joint stage saw them
+            self.latents = (self._encode_all(items, flip=False), self._encode_all(items, flip=True))
+        self.user_stage = description
+
+    def _encode_all(self, items: torch.Tensor, *, flip: bool, batch: int = 1024) -> torch.Tensor:
+        flips = torch.full((batch,), flip)
+        chunks = [items[start : start + batch] for start in range(0, len(items), batch)]
+        return torch.cat([self._encode(chunk, flips[: len(chunk)]) for chunk in chunks])
+
+    def user_parameters(self) -> list[nn.Parameter]:
+        return [p for name, p in self.model.named_parameters() if name.startswith(("theta", "label"))]
+
     def parameter_groups(self) -> list[dict[str, Any]]:
-        user_params = [p for name, p in self.model.named_parameters() if name.startswith(("theta", "label"))]
+        user_params = self.user_parameters()
+        if self.user_stage is not None:
+            return [{"params": user_params, "weight_decay": 0.0, "lr": self.user_lr}]
         ids = {id(p) for p in user_params}
         rest = [p for p in self.model.parameters() if id(p) not in ids and p.requires_grad]
         # Eq. 10 regularises F and M; θu is "also learned" with no penalty of its own. Each θu row sees ~1/700 of
@@ -163,7 +194,10 @@ class CompatibilityRecipe:
 
     def _encode(self, items: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
         z: torch.Tensor
-        if self.conv_features is None:
+        if self.latents is not None:
+            plain_z, mirrored_z = self.latents
+            z = torch.where(flip[:, None], mirrored_z[items], plain_z[items])
+        elif self.conv_features is None:
             z = self.model.encoder(self._pixels(items, flip))
         else:
             plain, mirrored = self.conv_features
@@ -229,6 +263,7 @@ class CompatibilityRecipe:
             "dataset_id": self.data.dataset_id,
             "dataset": self.data.dataset_name,
             "negatives": self.negatives.as_dict(),
+            **({"user_stage": self.user_stage} if self.user_stage is not None else {}),
             "user_external_ids": [
                 e for e, row in zip(self.data.user_external, self.user_rows, strict=True) if row >= 0
             ],

@@ -22,7 +22,7 @@ FAMILIES = ("compatibility", "designer", "embedder", "inpainting")
 _TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 _COMMON = {"family", "variant", "dataset", "config", "resume", "name"}
 _EXTRA = {"compatibility": {"user_lr", "init_encoder", "freeze_conv", "tune_conv_blocks", "random_negatives",
-                           "in_batch_negatives", "exclude_own", "eq7_weight"},
+                           "user_steps", "in_batch_negatives", "exclude_own", "eq7_weight"},
           "designer": {"compatibility_checkpoint", "lambda_fm_g"},
           "inpainting": {"feature_net", "d_lr", "eval_images"}}  # fmt: skip
 
@@ -81,6 +81,7 @@ def _compatibility(session: Any, params: Mapping[str, Any], train: TrainConfig, 
                                   user_lr=float(params.get("user_lr", DEFAULT_USER_LR)),
                                   freeze_conv=bool(params.get("freeze_conv", False)),
                                   tune_conv_blocks=int(params.get("tune_conv_blocks", 0)),
+                                  user_steps=int(params.get("user_steps", 0)),
                                   random_negatives=negatives if negatives is None else int(negatives),
                                   negatives=mix)  # fmt: skip
     return _summary(trained.model_version_id, trained.checkpoint, trained.result.seconds, trained.result.metrics)

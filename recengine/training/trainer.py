@@ -175,7 +175,8 @@ class Trainer:
             return self.recipe.evaluate(self.step)
         return self.recipe.evaluate()
 
-    def _save(self, metrics: dict[str, float]) -> str | None:
+    def save(self, metrics: dict[str, float]) -> str | None:
+        """Write the checkpoint (model, optimiser state, history, the recipe's extra); returns its sha256."""
         if self.checkpoint is None:
             return None
         model_config = getattr(self.recipe.model, "config", None)
@@ -223,8 +224,8 @@ class Trainer:
                 self.recipe.model.train()
                 self.history.append(metrics)
                 _log.info("step %d: %s", self.step, metrics)
-                sha = self._save(metrics)
+                sha = self.save(metrics)
         self.recipe.model.eval()
         if sha is None:  # nothing ran (a finished run resumed): the checkpoint on disk is already final
-            sha = self._save(metrics)
+            sha = self.save(metrics)
         return TrainResult(self.step, time.perf_counter() - start, self.history, metrics, self.checkpoint, sha)
