@@ -11,8 +11,11 @@ divided by P), so ``prior`` is the prior's weight counted in examples. It domina
 fades as the history grows; a constant weight instead held users with hundreds of outfits near the average
 (the newcomers' personalised FITB fell to 0.86 of the joint users'; docs/decisions.md).
 
-Optimised with Adam; stops early when the loss has not improved by ``tol`` for ``patience`` steps.
-Everything works on precomputed item embeddings, so a fit costs milliseconds of tensor work.
+Optimised with L-BFGS (strong Wolfe line search) by default: a smooth problem in z_dim unknowns, which it
+solves in ~50 loss evaluations where Adam took its 300 steps (5x less time per user at the same quality,
+measured in docs/decisions.md). ``method="adam"`` keeps the earlier optimiser, which stops early when the loss
+has not improved by ``tol`` for ``patience`` steps. Either way ``steps`` bounds the loss evaluations and the
+θ with the lowest loss seen is returned. Everything works on precomputed item embeddings.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from recengine.nets.compatibility import CompatibilityModel
 
 FloatArray = NDArray[np.float64]
 Progress = Callable[[int, int | None], None]
+FIT_METHODS = ("lbfgs", "adam")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,11 @@ class FitConfig:
     tol: float = 1e-4
     negatives_per_positive: int = 16
     seed: int = 0
+    method: str = "lbfgs"  # or "adam" (lr, patience and tol are Adam's)
+
+    def __post_init__(self) -> None:
+        if self.method not in FIT_METHODS:
+            raise InvalidInputError(f"method must be one of {', '.join(FIT_METHODS)}, got {self.method!r}")
 
 
 DEFAULT_FIT = FitConfig()
@@ -112,24 +121,49 @@ def fit_theta(model: CompatibilityModel, z_pos: torch.Tensor, z_neg: torch.Tenso
         raise InvalidInputError(f"weights must be {k} non-negative numbers summing to 1, got {w.tolist()}")
     pull = config.prior / len(z_pos)
     theta = prior.clone().requires_grad_(True)
-    optimiser = torch.optim.Adam([theta], lr=config.lr)
     best, best_theta, since, step = float("inf"), prior.clone(), 0, 0
+
+    def objective() -> torch.Tensor:
+        nonlocal best, best_theta, since, step
+        pos = model.score_latent(z_pos, theta)[:, None]
+        neg = model.score_latent(z_neg, theta)
+        margin = -torch.nn.functional.logsigmoid(pos - neg)  # (P, K)
+        loss = (margin * w).sum(dim=1).mean() + pull * ((theta - prior) ** 2).mean()
+        value = loss.item()
+        if value < best - config.tol:  # the loss belongs to θ before any update that follows
+            best, best_theta, since = value, theta.detach().clone(), 0
+        else:
+            since += 1
+        step += 1
+        if progress is not None and step % 10 == 0:
+            progress(step, config.steps)
+        return loss
+
     with torch_threads(1), _frozen(model):
-        for step in range(1, config.steps + 1):
-            pos = model.score_latent(z_pos, theta)[:, None]
-            neg = model.score_latent(z_neg, theta)
-            margin = -torch.nn.functional.logsigmoid(pos - neg)  # (P, K)
-            loss = (margin * w).sum(dim=1).mean() + pull * ((theta - prior) ** 2).mean()
-            value = loss.item()
-            if value < best - config.tol:  # the loss belongs to θ before this step's update
-                best, best_theta, since = value, theta.detach().clone(), 0
-            else:
-                since += 1
-            optimiser.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimiser.step()
-            if progress is not None and step % 10 == 0:
-                progress(step, config.steps)
-            if since >= config.patience:
-                break
+        if config.method == "lbfgs":
+            optimiser: torch.optim.Optimizer = torch.optim.LBFGS(
+                [theta],
+                lr=1.0,
+                max_iter=config.steps,
+                max_eval=config.steps,
+                line_search_fn="strong_wolfe",
+                tolerance_grad=1e-6,
+                tolerance_change=1e-7,  # the measured setting (docs/decisions.md)
+            )
+
+            def closure() -> torch.Tensor:
+                optimiser.zero_grad()
+                loss = objective()
+                loss.backward()  # type: ignore[no-untyped-call]
+                return loss
+
+            optimiser.step(closure)  # type: ignore[arg-type]  # LBFGS takes a closure returning the loss tensor
+        else:
+            optimiser = torch.optim.Adam([theta], lr=config.lr)
+            while step < config.steps and since < config.patience:
+                optimiser.zero_grad()
+                objective().backward()  # type: ignore[no-untyped-call]
+                optimiser.step()
+    if progress is not None and step % 10:  # the last evaluation, whenever the fit stopped
+        progress(step, config.steps)
     return FitResult(best_theta.double().numpy(), best, step, len(z_pos), time.perf_counter() - start, False)
