@@ -111,7 +111,7 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
         trainer.resume()
     result = trainer.fit()
     if stage_steps and recipe.user_stage is None:
-        result = _user_stage(trainer, result, recipe, stage_steps, user_lr, progress)
+        result = _user_stage(trainer, result, recipe, stage_steps, progress)
     name = f"{dataset}-{variant}"
     version = session.scalar(select(ModelVersion).where(ModelVersion.family == "compatibility",
                                                         ModelVersion.name == name))  # fmt: skip
@@ -133,13 +133,13 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
 
 
 def _user_stage(joint: Trainer, joint_result: TrainResult, recipe: CompatibilityRecipe, steps: int,
-                user_lr: float, progress: Progress | None) -> TrainResult:  # fmt: skip
-    """Train θu (or the labels) alone after ``joint`` (see :func:`train_compatibility`); the joint trainer's
-    checkpoint gets the result, its history the stage's evaluation."""
+                progress: Progress | None) -> TrainResult:  # fmt: skip
+    """Train θu (or the labels) alone after ``joint`` (see :func:`train_compatibility`) at the recipe's user
+    learning rate; the joint trainer's checkpoint gets the result, its history the stage's evaluation."""
     train = joint.config
-    config = TrainConfig(steps=steps, batch_size=train.batch_size, lr=user_lr, betas=train.betas,
+    config = TrainConfig(steps=steps, batch_size=train.batch_size, lr=recipe.user_lr, betas=train.betas,
                          eval_every=steps, seed=train.seed + 1, threads=train.threads, lr_decay="linear")  # fmt: skip
-    recipe.fix_networks({"steps": steps, "lr": user_lr, "lr_decay": "linear"})
+    recipe.fix_networks({"steps": config.steps, "lr": config.lr, "lr_decay": config.lr_decay})
     report = None if progress is None else lambda step, _: progress(train.steps + step, train.steps + steps)
     stage = Trainer(recipe, config, progress=report).fit()
     metrics = {**stage.metrics, "step": float(train.steps + steps)}

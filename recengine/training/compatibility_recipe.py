@@ -158,9 +158,8 @@ class CompatibilityRecipe:
         self.user_stage = description
 
     def _encode_all(self, items: torch.Tensor, *, flip: bool, batch: int = 1024) -> torch.Tensor:
-        flips = torch.full((batch,), flip)
         chunks = [items[start : start + batch] for start in range(0, len(items), batch)]
-        return torch.cat([self._encode(chunk, flips[: len(chunk)]) for chunk in chunks])
+        return torch.cat([self._encode(chunk, torch.full((len(chunk),), flip)) for chunk in chunks])
 
     def user_parameters(self) -> list[nn.Parameter]:
         return [p for name, p in self.model.named_parameters() if name.startswith(("theta", "label"))]
