@@ -194,6 +194,18 @@ def test_interaction_matrix_counts_the_items_of_training_outfits() -> None:
     np.testing.assert_array_equal(with_valid, expected)
 
 
+def test_interaction_matrix_keeps_the_slots_asked_for() -> None:
+    data = hand_data()
+    full = data.interaction_matrix().toarray()
+    pairs = data.interaction_matrix(slots=(TOP, BOTTOM)).toarray()
+    kept = np.isin(data.item_slot, [TOP, BOTTOM])
+    np.testing.assert_array_equal(pairs[:, kept], full[:, kept])
+    assert pairs[:, ~kept].sum() == 0 and full[:, ~kept].sum() > 0
+    np.testing.assert_array_equal(data.interaction_matrix(slots=(SHOES,)).toarray()[:, ~kept], full[:, ~kept])
+    with pytest.raises(InvalidInputError, match="slots"):
+        data.interaction_matrix(slots=(TOP, 99))
+
+
 def test_repeated_items_count_twice() -> None:
     data = hand_data()
     doubled = replace(data, outfit_items=np.concatenate([data.outfit_items] * 2),

@@ -56,9 +56,11 @@ def worker(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def test_worker_trains_a_compatibility_model_then_a_designer_from_it(engine: Engine, worker: WorkerHandle) -> None:
-    # "auto": the shipped catalogue network does not fit this tiny F, so F starts from scratch, and says so.
+    # The seed's recipe (F end to end) with "auto": the shipped catalogue network does not fit this tiny F, so F
+    # starts from scratch, and says so.
     compat = {"family": "compatibility", "variant": "full", "dataset": "trainjob", "config": TINY.as_dict(),
-              "init_encoder": "auto", "user_lr": 0.02, "eq7_weight": 0.25, "exclude_own": False, **RUN}  # fmt: skip
+              "recipe": "seed", "init_encoder": "auto", "user_lr": 0.02, "eq7_weight": 0.25, "exclude_own": False,
+              **RUN}  # fmt: skip
     job = submit_job(db=worker.db, kind="train", params=compat, task=worker.app)
     done = worker.wait_for_job(job.id, timeout_s=240)
     assert done.status == "succeeded", (done.error, worker.log_tail())
@@ -69,6 +71,8 @@ def test_worker_trains_a_compatibility_model_then_a_designer_from_it(engine: Eng
         compat_version = session.get(ModelVersion, done.result["model_version_id"])
         assert compat_version is not None
         assert compat_version.config["init_encoder"] is None and compat_version.config["user_lr"] == 0.02
+        assert compat_version.config["freeze_conv"] is False and compat_version.config["user_steps"] == 0
+        assert compat_version.config["train"]["steps"] == 3 and compat_version.config["random_negatives"] is None
         assert compat_version.config["negatives"] == {"in_batch": False, "exclude_own": False, "eq7_weight": 0.25}
 
     config = dataclasses.asdict(dataclasses.replace(TINY_DESIGNER, compatibility=TINY))
@@ -83,6 +87,13 @@ def test_worker_trains_a_compatibility_model_then_a_designer_from_it(engine: Eng
                                                             ModelVersion.name == "trainjob-full"))  # fmt: skip
         assert version is not None and version.id == done.result["model_version_id"]
         assert version.config["weights"]["fm_g"] == 0.05 and version.config["train"]["steps"] == 3
+
+
+def test_the_default_recipe_refuses_an_encoder_its_catalogue_network_does_not_fit(worker: WorkerHandle) -> None:
+    params = {"family": "compatibility", "variant": "full", "dataset": "trainjob", "config": TINY.as_dict(), **RUN}
+    job = submit_job(db=worker.db, kind="train", params=params, task=worker.app)
+    done = worker.wait_for_job(job.id, timeout_s=120)
+    assert done.status == "failed" and "does not fit F's configuration" in (done.error or ""), done.error
 
 
 def test_a_bad_training_job_fails_with_its_reason(worker: WorkerHandle) -> None:

@@ -8,7 +8,9 @@ from typing import Annotated, Any
 import typer
 
 from recengine.cli.common import console, open_db, progress_bar
+from recengine.compatibility.recipes import DEFAULT_RECIPE, RECIPES
 from recengine.compatibility.train import VARIANTS
+from recengine.compatibility.warm_start import SPECS
 from recengine.config import Settings
 from recengine.training.checkpoints import export_checkpoint
 from recengine.training.compatibility_recipe import NegativeMix
@@ -39,22 +41,36 @@ app = typer.Typer(help="Train models (checkpoints under the data dir, registered
                   no_args_is_help=True)  # fmt: skip
 
 
+def _shipped(option: str) -> str:
+    return f"(default: the {DEFAULT_RECIPE} recipe's, {getattr(RECIPES[DEFAULT_RECIPE], option)})"
+
+
 @app.command("compatibility")
 def compatibility(
     variant: Annotated[str, typer.Option(help=f"One of {', '.join(VARIANTS)} (seed Table 2).")] = "full",
     dataset: Annotated[str, typer.Option(help="Dataset to train on.")] = "default",
-    steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 3000,
+    recipe: Annotated[
+        str, typer.Option(help=f"Where the options not given come from: {', '.join(RECIPES)} (the paper's).")
+    ] = DEFAULT_RECIPE,
+    steps: Annotated[int | None, typer.Option(help=f"Optimisation steps {_shipped('steps')}.")] = None,
     batch_size: Annotated[int, typer.Option(help="Positives per step.")] = 64,
-    lr: Annotated[float, typer.Option(help="Adam learning rate of F and M.")] = 2e-4,
-    eval_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 1000,
+    lr: Annotated[float | None, typer.Option(help=f"Adam learning rate of F and M {_shipped('lr')}.")] = None,
+    eval_every: Annotated[int | None, typer.Option(help=f"Validate every N steps {_shipped('eval_every')}.")] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
-    user_lr: Annotated[float, typer.Option(help="Adam learning rate of θu (and of the discrete labels).")] = 1e-2,
+    user_lr: Annotated[
+        float | None, typer.Option(help=f"Adam learning rate of θu (and of the discrete labels) {_shipped('user_lr')}.")
+    ] = None,
     init_encoder: Annotated[
-        str, typer.Option(help="Where F starts: none (the seed), auto, embedder, embedder:PATH or vgg16:PATH.")
-    ] = "none",
+        str | None,
+        typer.Option(help=f"Where F starts: {', '.join(SPECS)} {_shipped('init_encoder')}."),
+    ] = None,
     freeze_conv: Annotated[
-        bool, typer.Option(help="Keep F's warm-started conv stack fixed; train F's FC layers, M and θu (fast).")
-    ] = False,
+        bool | None,
+        typer.Option(
+            help=f"Keep F's warm-started conv stack fixed; train F's FC layers, M and θu on its cached "
+            f"outputs {_shipped('freeze_conv')}."
+        ),
+    ] = None,
     lr_decay: Annotated[
         str, typer.Option(help="constant, or linear: every learning rate falls to 0 at the last step.")
     ] = "constant",
@@ -62,11 +78,19 @@ def compatibility(
         int, typer.Option(help="With --freeze-conv: the last N conv blocks train too (on the fixed ones' outputs).")
     ] = 0,
     user_steps: Annotated[
-        int, typer.Option(help="Then train θu (or the labels) alone this many steps, F and M fixed, rate decaying.")
-    ] = 0,
+        int | None,
+        typer.Option(
+            help=f"Then train θu (or the labels) alone this many steps, F and M fixed, rate decaying "
+            f"{_shipped('user_steps')}."
+        ),
+    ] = None,
     threads: Annotated[int, typer.Option(help="Intra-op threads (0: torch's default; 1 beside a busy process).")] = 0,
     random_negatives: Annotated[
-        int | None, typer.Option(help="Random bottoms per step as Eq. 6 negatives (default: batch size).")
+        int | None,
+        typer.Option(
+            help=f"Random bottoms per step as Eq. 6 negatives {_shipped('random_negatives')}; the seed "
+            "recipe's: the batch size."
+        ),
     ] = None,
     in_batch_negatives: Annotated[
         bool, typer.Option(help="The batch's other bottoms are Eq. 6 negatives too (popularity-weighted).")
@@ -80,16 +104,19 @@ def compatibility(
     resume: Annotated[bool, typer.Option(help="Continue from this variant's checkpoint.")] = False,
     background: Background = False,
 ) -> None:
-    """The personalised compatibility model (encoder F, metric M, θu) on FITB-style positives/negatives."""
+    """The personalised compatibility model (encoder F, metric M, θu); by default the shipped checkpoints' recipe."""
     if variant not in VARIANTS:
         raise typer.BadParameter(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    params = {"family": "compatibility", "variant": variant, "dataset": dataset, "steps": steps,
+    if recipe not in RECIPES:
+        raise typer.BadParameter(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    params = {"family": "compatibility", "variant": variant, "dataset": dataset, "recipe": recipe, "steps": steps,
               "batch_size": batch_size, "lr": lr, "eval_every": eval_every, "seed": seed, "resume": resume,
               "lr_decay": lr_decay, "user_lr": user_lr, "init_encoder": init_encoder, "freeze_conv": freeze_conv,
               "tune_conv_blocks": tune_conv_blocks, "user_steps": user_steps, "random_negatives": random_negatives,
               "in_batch_negatives": in_batch_negatives, "exclude_own": exclude_own, "eq7_weight": eq7_weight,
               "threads": threads}  # fmt: skip
-    _train(params, f"compatibility/{variant}", background)
+    # Options left out are not sent: the job takes them from the recipe, and its record says which it was.
+    _train({k: v for k, v in params.items() if v is not None}, f"compatibility/{variant}", background)
 
 
 @app.command("designer")

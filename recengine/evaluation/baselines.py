@@ -66,9 +66,10 @@ class UserHistoryScorer:
         return own + self.popularity[candidates]
 
 
-def fit_cf(data: ProtocolData, config: CFConfig) -> ImplicitCF:
-    """ALS or BPR on the training outfits of every user (the seed's joint setting)."""
-    return ImplicitCF(config).fit(data.interaction_matrix())
+def fit_cf(data: ProtocolData, config: CFConfig, slots: tuple[int, ...] | None = None) -> ImplicitCF:
+    """ALS or BPR on the training outfits of every user (the seed's joint setting); ``slots`` keeps only the
+    items of those slots (``ProtocolData.interaction_matrix``)."""
+    return ImplicitCF(config).fit(data.interaction_matrix(slots=slots))
 
 
 def evaluate_baselines(data: ProtocolData, *, k: int = 10, seed: int = 0) -> dict[str, dict[str, float]]:

@@ -58,13 +58,23 @@ class ProtocolData:
         outfits = rows[keep]
         return (self.outfit_user[outfits], items[keep, q_col], items[keep, t_col], outfits)
 
-    def interaction_matrix(self, parts: tuple[str, ...] = ("train",)) -> csr_matrix:
-        """(U, I) counts of the items in each user's outfits of ``parts``: implicit feedback for CF models."""
+    def interaction_matrix(self, parts: tuple[str, ...] = ("train",),
+                           slots: tuple[int, ...] | None = None) -> csr_matrix:  # fmt: skip
+        """(U, I) counts of the items in each user's outfits of ``parts``: implicit feedback for CF models.
+
+        ``slots`` (indices into SLOT_ORDER) keeps only the items of those slots: e.g. the query and target slots,
+        the part of each outfit the compatibility model trains on.
+        """
+        unknown = sorted(set(slots or ()) - set(range(len(SLOT_ORDER))))
+        if unknown:
+            raise InvalidInputError(f"slots must be indices into {SLOT_ORDER}, got {unknown}")
         rows = np.flatnonzero(np.isin(self.outfit_part, [PARTS.index(p) for p in parts]))
         items = self.outfit_items[rows]
         users = np.repeat(self.outfit_user[rows], items.shape[1])
         flat = items.ravel()
         ok = flat >= 0
+        if slots is not None:
+            ok &= np.isin(self.item_slot[np.maximum(flat, 0)], slots)
         shape = (len(self.user_ids), len(self.item_ids))
         return csr_matrix((np.ones(int(ok.sum()), dtype=np.float32), (users[ok], flat[ok])), shape=shape)
 

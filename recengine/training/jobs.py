@@ -21,7 +21,7 @@ from recengine.training.trainer import Progress, TrainConfig
 FAMILIES = ("compatibility", "designer", "embedder", "inpainting")
 _TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 _COMMON = {"family", "variant", "dataset", "config", "resume", "name"}
-_EXTRA = {"compatibility": {"user_lr", "init_encoder", "freeze_conv", "tune_conv_blocks", "random_negatives",
+_EXTRA = {"compatibility": {"recipe", "user_lr", "init_encoder", "freeze_conv", "tune_conv_blocks", "random_negatives",
                            "user_steps", "in_batch_negatives", "exclude_own", "eq7_weight"},
           "designer": {"compatibility_checkpoint", "lambda_fm_g"},
           "inpainting": {"feature_net", "d_lr", "eval_images"}}  # fmt: skip
@@ -29,7 +29,8 @@ _EXTRA = {"compatibility": {"user_lr", "init_encoder", "freeze_conv", "tune_conv
 
 def train_config(params: Mapping[str, Any]) -> TrainConfig:
     """The run's :class:`TrainConfig` from the parameters that name its fields (the rest keep the defaults)."""
-    values: dict[str, Any] = {k: tuple(v) if k == "betas" else v for k, v in params.items() if k in _TRAIN_KEYS}
+    values: dict[str, Any] = {k: tuple(v) if k == "betas" else v for k, v in params.items()
+                              if k in _TRAIN_KEYS and v is not None}  # fmt: skip
     try:
         return TrainConfig(**values)
     except TypeError as exc:
@@ -44,6 +45,10 @@ def check_params(params: Mapping[str, Any]) -> str:
     unknown = set(params) - _TRAIN_KEYS - _COMMON - _EXTRA.get(str(family), set())
     if unknown:
         raise InvalidInputError(f"unknown parameters for a {family} training job: {', '.join(sorted(unknown))}")
+    if family == "compatibility" and params.get("recipe") is not None:
+        from recengine.compatibility.recipes import recipe_named
+
+        recipe_named(str(params["recipe"]))
     return str(family)
 
 
@@ -63,12 +68,14 @@ def train_from_params(*, db: Database, data_dir: Path, params: Mapping[str, Any]
 
 def _compatibility(session: Any, params: Mapping[str, Any], train: TrainConfig, images_dir: Path,
                    checkpoint_dir: Path, progress: Progress | None) -> dict[str, Any]:  # fmt: skip
+    from recengine.compatibility.recipes import resolve_run
     from recengine.compatibility.train import train_compatibility
     from recengine.nets.compatibility import CompatibilityConfig
-    from recengine.training.compatibility_recipe import DEFAULT_USER_LR, NegativeMix
+    from recengine.training.compatibility_recipe import NegativeMix
 
     config = CompatibilityConfig.from_dict(dict(params["config"])) if params.get("config") else None
-    negatives = params.get("random_negatives")
+    train, params = resolve_run(params, train)
+    negatives = params["random_negatives"]
     default = NegativeMix()
     mix = NegativeMix(in_batch=bool(params.get("in_batch_negatives", default.in_batch)),
                       exclude_own=bool(params.get("exclude_own", default.exclude_own)),
@@ -77,11 +84,10 @@ def _compatibility(session: Any, params: Mapping[str, Any], train: TrainConfig, 
                                   variant=str(params.get("variant", "full")), images_dir=images_dir,
                                   checkpoint_dir=checkpoint_dir, train=train, config=config, progress=progress,
                                   resume=bool(params.get("resume", False)),
-                                  init_encoder=str(params.get("init_encoder", "none")),
-                                  user_lr=float(params.get("user_lr", DEFAULT_USER_LR)),
-                                  freeze_conv=bool(params.get("freeze_conv", False)),
+                                  init_encoder=str(params["init_encoder"]), user_lr=float(params["user_lr"]),
+                                  freeze_conv=bool(params["freeze_conv"]),
                                   tune_conv_blocks=int(params.get("tune_conv_blocks", 0)),
-                                  user_steps=int(params.get("user_steps", 0)),
+                                  user_steps=int(params["user_steps"]),
                                   random_negatives=negatives if negatives is None else int(negatives),
                                   negatives=mix)  # fmt: skip
     return _summary(trained.model_version_id, trained.checkpoint, trained.result.seconds, trained.result.metrics)
