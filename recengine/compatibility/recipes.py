@@ -36,7 +36,7 @@ class TrainingRecipe:
 
 RECIPES: dict[str, TrainingRecipe] = {
     # F's conv stack from the catalogue network, fixed; F's FC layers, M and θu on its cached outputs, then the
-    # user stage. About 25 minutes alone on a 2-core machine (checkpoints/README.md, docs/decisions.md).
+    # user stage. About 13 minutes alone on a 2-core machine (benchmarks/RESULTS.md, checkpoints/README.md).
     "shipped": TrainingRecipe(
         steps=12000,
         lr=1e-3,
