@@ -107,8 +107,6 @@ def compatibility(
     """The personalised compatibility model (encoder F, metric M, θu); by default the shipped checkpoints' recipe."""
     if variant not in VARIANTS:
         raise typer.BadParameter(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    if recipe not in RECIPES:
-        raise typer.BadParameter(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     params = {"family": "compatibility", "variant": variant, "dataset": dataset, "recipe": recipe, "steps": steps,
               "batch_size": batch_size, "lr": lr, "eval_every": eval_every, "seed": seed, "resume": resume,
               "lr_decay": lr_decay, "user_lr": user_lr, "init_encoder": init_encoder, "freeze_conv": freeze_conv,

@@ -76,9 +76,9 @@ def recipe_named(name: str) -> TrainingRecipe:
 def with_recipe(params: Mapping[str, Any]) -> dict[str, Any]:
     """``params`` completed from the recipe they name (``params["recipe"]``, default :data:`DEFAULT_RECIPE`):
     every recipe option they leave out or set to None takes the recipe's value; the rest is kept as given."""
-    recipe = recipe_named(str(params.get("recipe") or DEFAULT_RECIPE))
+    name = str(params.get("recipe") or DEFAULT_RECIPE)
     given = {k: v for k, v in params.items() if v is not None}
-    return {**recipe.as_dict(), **given, "recipe": str(params.get("recipe") or DEFAULT_RECIPE)}
+    return {**recipe_named(name).as_dict(), **given, "recipe": name}
 
 
 def resolve_run(params: Mapping[str, Any], train: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
