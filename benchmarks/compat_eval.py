@@ -7,7 +7,9 @@ checkpoints were trained on), then with the shipped checkpoints (`checkpoints/co
   history (how often this user used the item: pure memory) and ALS fitted on the tops and bottoms of the
   training outfits only (``als_pairs``: the items the compatibility model trains on, where ALS proper sees
   every item of every outfit) on the test questions of the 700 joint users: FITB, AUC (Eq. 6 and Eq. 7
-  negatives), personalised FITB, Recall@10, mAP@10;
+  negatives), personalised FITB, Recall@10, mAP@10; and the full model minus each of the others on the same
+  questions with its user-clustered standard error (`recengine.evaluation.paired`), which says whether an
+  ordering is larger than the draw of users and questions;
 * seed Table 3: θu of the 100 newcomers fitted with F and M frozen (wall time per user), their personalised
   FITB against the joint users' (ratio);
 * exhaustive scoring of every catalogue item for one (user, query): latency and items/s, next to a raw
@@ -29,7 +31,8 @@ from benchmarks._common import default_protocol
 from recengine.compatibility.scoring import CompatibilityScorer, embed_images, score_catalogue
 from recengine.compatibility.train import joint_user_rows
 from recengine.evaluation.baselines import UserHistoryScorer, fit_cf
-from recengine.evaluation.protocol import Questions, build_questions, evaluate
+from recengine.evaluation.paired import compare
+from recengine.evaluation.protocol import Evaluation, Questions, build_questions, evaluate, evaluate_detailed
 from recengine.evaluation.protocol_data import ProtocolData
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
 from recengine.preferences.cf import CFConfig
@@ -96,17 +99,18 @@ def main() -> None:
     questions = build_questions(data, part="test", seed=0)
     joint_q = subset(questions, rows[questions.users] >= 0)
     new_q = subset(questions, rows[questions.users] < 0)
-    results: dict[str, dict[str, float]] = {}
+    detailed: dict[str, Evaluation] = {}
     models = {}
     for variant in ("full", "no-theta", "label"):
         model, mix = load_model(args.checkpoints / f"compatibility-default-{variant}.pt", data, rows)
         z = embed_images(model, images)
         models[variant] = (model, mix, z)
-        results[variant] = evaluate(CompatibilityScorer(model, z, rows), data, joint_q)
-    results["als"] = evaluate(fit_cf(data, CFConfig(model="als")), data, joint_q)
-    results["history"] = evaluate(UserHistoryScorer.fit(data), data, joint_q)
+        detailed[variant] = evaluate_detailed(CompatibilityScorer(model, z, rows), data, joint_q)
+    detailed["als"] = evaluate_detailed(fit_cf(data, CFConfig(model="als")), data, joint_q)
+    detailed["history"] = evaluate_detailed(UserHistoryScorer.fit(data), data, joint_q)
     pair_slots = (data.query_slot, data.target_slot)
-    results["als_pairs"] = evaluate(fit_cf(data, CFConfig(model="als"), slots=pair_slots), data, joint_q)
+    detailed["als_pairs"] = evaluate_detailed(fit_cf(data, CFConfig(model="als"), slots=pair_slots), data, joint_q)
+    results = {name: e.metrics for name, e in detailed.items()}
     model, mix, z = models["full"]
     thetas, fit_s = newcomers(model, mix, data, z, rows)
     newcomer = evaluate(CompatibilityScorer(model, z, rows, thetas), data, new_q)
@@ -118,20 +122,32 @@ def main() -> None:
     print("|---|" + "---|" * len(results))
     for m in metrics:
         print(f"| {m} | " + " | ".join(f"{results[v][m]:.4f}" for v in results) + " |")
+    # The same questions for every scorer: paired differences, users as clusters (recengine.evaluation.paired).
+    others = ("no-theta", "label", "als", "als_pairs")
+    diffs = {other: compare(detailed["full"], detailed[other], joint_q.users) for other in others}
+    print("full minus each, ± its user-clustered standard error:")
+    print("| metric | " + " | ".join(f"full - {o}" for o in others) + " |")
+    print("|---|" + "---|" * len(others))
+    for m in ("fitb", "pfitb", "recall10", "map10"):
+        print(f"| {m} | " + " | ".join(str(diffs[o][m]) for o in others) + " |")
     ratio = newcomer["pfitb"] / results["full"]["pfitb"]
     print(f"newcomers (θu fitted, F and M frozen): pfitb={newcomer['pfitb']:.4f} fitb={newcomer['fitb']:.4f} "
           f"recall10={newcomer['recall10']:.4f}; fit time p50={np.median(fit_s) * 1000:.0f} ms "
           f"p90={np.percentile(fit_s, 90) * 1000:.0f} ms over {len(fit_s)} users")  # fmt: skip
     print(f"exhaustive scoring of {len(z)} items: p50 {exhaustive_s * 1000:.1f} ms = {len(z) / exhaustive_s:.0f} "
           f"items/s; raw dot product p50 {raw_s * 1000:.2f} ms (M costs {exhaustive_s / raw_s:.1f}x)")  # fmt: skip
-    r = results
+    r, d = results, diffs
     print(
         f"RESULT fitb_full={r['full']['fitb']:.4f} auc_full={r['full']['auc_eq6']:.4f} "
         f"pfitb_full={r['full']['pfitb']:.4f} pfitb_no_theta={r['no-theta']['pfitb']:.4f} "
         f"pfitb_discrete={r['label']['pfitb']:.4f} pfitb_als={r['als']['pfitb']:.4f} "
         f"recall10_full={r['full']['recall10']:.4f} recall10_als={r['als']['recall10']:.4f} "
         f"newuser_fit_s_p50={np.median(fit_s):.3f} newuser_pfitb_ratio={ratio:.3f} "
-        f"exhaustive_ms_p50={exhaustive_s * 1000:.1f} recall10_als_pairs={r['als_pairs']['recall10']:.4f}"
+        f"exhaustive_ms_p50={exhaustive_s * 1000:.1f} recall10_als_pairs={r['als_pairs']['recall10']:.4f} "
+        f"pfitb_full_minus_discrete={d['label']['pfitb'].value:.4f} "
+        f"pfitb_full_minus_discrete_se={d['label']['pfitb'].se:.4f} "
+        f"recall10_full_minus_als={d['als']['recall10'].value:.4f} "
+        f"recall10_full_minus_als_se={d['als']['recall10'].se:.4f}"
     )
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recengine.datasets.negatives import other_user_rows, random_complements
-from recengine.evaluation.metrics import candidate_sets, compatibility_auc, fitb_accuracy
+from recengine.evaluation.metrics import candidate_sets, compatibility_auc, fitb_per_question
 from recengine.evaluation.protocol_data import PARTS, ProtocolData
 
 IntArray = NDArray[np.int64]
@@ -118,9 +118,23 @@ def _true_ranks(scorer: PairScorer, data: ProtocolData, q: Questions, seed: int,
     return ranks
 
 
-def evaluate(scorer: PairScorer, data: ProtocolData, questions: Questions, *, k: int = 10, seed: int = 0,
-             batch: int = 512) -> dict[str, float]:  # fmt: skip
-    """Every metric of the protocol for ``scorer`` on ``questions``."""
+@dataclass(frozen=True)
+class Evaluation:
+    """The protocol's metrics for one scorer, and the per-question credit behind the per-question ones.
+
+    ``per_question`` holds, for each question, its FITB and personalised FITB credit (fair ties), whether the
+    target is in the top K and its AP@K; their means are the matching ``metrics``. The AUCs pool every question's
+    pairs, so they have no per-question share. :func:`recengine.evaluation.paired.compare` turns two scorers'
+    per-question credit on the same questions into differences with standard errors.
+    """
+
+    metrics: dict[str, float]
+    per_question: dict[str, FloatArray]
+
+
+def evaluate_detailed(scorer: PairScorer, data: ProtocolData, questions: Questions, *, k: int = 10, seed: int = 0,
+                      batch: int = 512) -> Evaluation:  # fmt: skip
+    """Every metric of the protocol for ``scorer`` on ``questions``, with the per-question credit."""
     q = questions
     s = scorer.score
     pos = s(q.users, q.queries, q.targets[:, None])[:, 0]
@@ -128,14 +142,27 @@ def evaluate(scorer: PairScorer, data: ProtocolData, questions: Questions, *, k:
     neg7 = s(q.users, q.other_queries, q.other_targets[:, None])[:, 0]
     ranks = _true_ranks(scorer, data, q, seed, batch)
     hit = ranks < k
-    return {
+    per_question = {
+        "fitb": fitb_per_question(s(q.users, q.queries, q.fitb)),
+        "pfitb": fitb_per_question(s(q.users, q.queries, q.pfitb)),
+        f"recall{k}": hit.astype(np.float64),
+        f"map{k}": np.where(hit, 1.0 / (ranks + 1), 0.0),
+    }
+    metrics = {
         "questions": float(len(q)),
-        "fitb": fitb_accuracy(s(q.users, q.queries, q.fitb)),
-        "pfitb": fitb_accuracy(s(q.users, q.queries, q.pfitb)),
+        "fitb": float(per_question["fitb"].mean()),
+        "pfitb": float(per_question["pfitb"].mean()),
         "auc_eq6": compatibility_auc(pos, neg6),
         "auc_eq7": compatibility_auc(pos, neg7),
         f"recall{k}": float(hit.mean()),
-        f"map{k}": float(np.where(hit, 1.0 / (ranks + 1), 0.0).mean()),
+        f"map{k}": float(per_question[f"map{k}"].mean()),
         f"recall{k}_unseen": float(hit[q.unseen].mean()) if q.unseen.any() else float("nan"),
         "unseen_questions": float(q.unseen.sum()),
     }
+    return Evaluation(metrics, per_question)
+
+
+def evaluate(scorer: PairScorer, data: ProtocolData, questions: Questions, *, k: int = 10, seed: int = 0,
+             batch: int = 512) -> dict[str, float]:  # fmt: skip
+    """Every metric of the protocol for ``scorer`` on ``questions`` (:func:`evaluate_detailed`'s metrics)."""
+    return evaluate_detailed(scorer, data, questions, k=k, seed=seed, batch=batch).metrics
