@@ -21,8 +21,6 @@ import numpy.typing as npt
 from recengine.errors import InvalidInputError
 from recengine.evaluation.protocol import Evaluation
 
-FloatArray = npt.NDArray[np.float64]
-
 
 @dataclass(frozen=True)
 class Difference:

@@ -150,12 +150,9 @@ def evaluate_detailed(scorer: PairScorer, data: ProtocolData, questions: Questio
     }
     metrics = {
         "questions": float(len(q)),
-        "fitb": float(per_question["fitb"].mean()),
-        "pfitb": float(per_question["pfitb"].mean()),
+        **{name: float(credit.mean()) for name, credit in per_question.items()},
         "auc_eq6": compatibility_auc(pos, neg6),
         "auc_eq7": compatibility_auc(pos, neg7),
-        f"recall{k}": float(hit.mean()),
-        f"map{k}": float(per_question[f"map{k}"].mean()),
         f"recall{k}_unseen": float(hit[q.unseen].mean()) if q.unseen.any() else float("nan"),
         "unseen_questions": float(q.unseen.sum()),
     }
