@@ -128,7 +128,7 @@ def main() -> None:
     print("full minus each, ± its user-clustered standard error:")
     print("| metric | " + " | ".join(f"full - {o}" for o in others) + " |")
     print("|---|" + "---|" * len(others))
-    for m in ("fitb", "pfitb", "recall10", "map10"):
+    for m in diffs[others[0]]:  # every per-question metric, in the protocol's order
         print(f"| {m} | " + " | ".join(str(diffs[o][m]) for o in others) + " |")
     ratio = newcomer["pfitb"] / results["full"]["pfitb"]
     print(f"newcomers (θu fitted, F and M frozen): pfitb={newcomer['pfitb']:.4f} fitb={newcomer['fitb']:.4f} "
