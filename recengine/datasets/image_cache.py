@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recengine.errors import NotFoundError
+from recengine.store.bulk import any_of
 from recengine.store.models import Image, Item
 
 _log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def load_image_cache(*, session: Session, item_ids: NDArray[np.int64], size: int
     The cache file is named by a hash of the image contents (their sha256s) and the size, so a changed photo
     or size never serves stale pixels.
     """
-    rows = dict(session.execute(select(Item.id, Item.image_sha256).where(Item.id.in_(item_ids.tolist()))).all())
+    rows = dict(session.execute(select(Item.id, Item.image_sha256).where(any_of(Item.id, item_ids.tolist()))).all())
     missing = [int(i) for i in item_ids if rows.get(int(i)) is None]
     if missing:
         raise NotFoundError(f"items without an image: {missing[:5]}")

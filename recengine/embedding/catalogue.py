@@ -20,6 +20,7 @@ from recengine.datasets.image_cache import prepare_image
 from recengine.datasets.outfits.templates import SLOTS, CategoryMap, load_category_map
 from recengine.embedding.embedder import FloatArray, ImageEmbedder
 from recengine.errors import InvalidInputError, NotFoundError
+from recengine.store.bulk import any_of
 from recengine.store.models import Image, Item
 
 Progress = Callable[[int, int | None], None]
@@ -88,7 +89,7 @@ def served_items(*, session: Session, item_ids: Sequence[int] | None = None,
         .order_by(Item.id)
     )
     if item_ids is not None:
-        stmt = stmt.where(Item.id.in_([int(i) for i in item_ids]))
+        stmt = stmt.where(any_of(Item.id, (int(i) for i in item_ids)))
     rows = session.execute(stmt).all()
     return ServedItems(
         ids=np.array([r.id for r in rows], dtype=np.int64),

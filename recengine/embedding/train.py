@@ -12,6 +12,7 @@ from recengine.datasets.image_cache import load_image_cache
 from recengine.embedding.catalogue import served_items
 from recengine.errors import InvalidInputError
 from recengine.nets.embedder import EmbedderConfig, EmbedderNet
+from recengine.store.bulk import any_of
 from recengine.store.models import Item, ModelVersion
 from recengine.training.embedder_recipe import EmbedderRecipe, encode_labels, held_out
 from recengine.training.trainer import Progress, TrainConfig, Trainer, TrainResult
@@ -40,7 +41,7 @@ def train_embedder(*, session: Session, images_dir: Path, checkpoint_dir: Path, 
     if len(items) < 100:
         raise InvalidInputError(f"the catalogue serves {len(items)} items; the embedder needs at least 100")
     columns = [getattr(Item, c) for c in LABELS]
-    rows = {r[0]: r[1:] for r in session.execute(select(Item.id, *columns).where(Item.id.in_(items.ids.tolist())))}
+    rows = {r[0]: r[1:] for r in session.execute(select(Item.id, *columns).where(any_of(Item.id, items.ids.tolist())))}
     heads, labels = {}, {}
     for n, label in enumerate(LABELS):
         classes, codes = encode_labels([rows[int(i)][n] for i in items.ids])

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from recengine.datasets.image_cache import prepare_image
 from recengine.errors import InvalidInputError, NotFoundError
 from recengine.inpainting.service import Inpainter, decode_photo, read_mask
+from recengine.store.bulk import any_of
 from recengine.store.designs import encode_png
 from recengine.store.models import Image, Item
 
@@ -37,7 +38,7 @@ class CatalogueRepairs:
         files = {p.stem: p for p in sorted(directory.glob("*.png"))}
         if not files:
             raise InvalidInputError(f"mask folder {directory} holds no <external_id>.png file")
-        ids = dict(session.execute(select(Item.external_id, Item.id).where(Item.external_id.in_(list(files)))).all())
+        ids = dict(session.execute(select(Item.external_id, Item.id).where(any_of(Item.external_id, files))).all())
         unknown = sorted(set(files) - set(ids))
         if unknown:
             raise InvalidInputError(f"masks for items not in the catalogue: {', '.join(unknown[:5])}"
@@ -56,7 +57,7 @@ class CatalogueRepairs:
         out = pixels.copy()
         wanted = [int(ids[n]) for n in rows]
         photos = dict(session.execute(select(Item.id, Image.data).join(Image, Image.sha256 == Item.image_sha256)
-                                      .where(Item.id.in_(wanted))).all())  # fmt: skip
+                                      .where(any_of(Item.id, wanted))).all())  # fmt: skip
         for n, item_id in zip(rows, wanted, strict=True):
             photo = decode_photo(photos[item_id])
             mask_file = self.masks[item_id]

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from recengine.errors import ConflictError, InvalidInputError, NotFoundError
+from recengine.store.bulk import any_of
 from recengine.store.images import ImageInfo
 from recengine.store.models import Image, Item
 
@@ -39,7 +40,7 @@ def get_item(*, session: Session, external_id: str, lock: bool = False) -> Item:
 def item_ids(*, session: Session, external_ids: Iterable[str]) -> dict[str, int]:
     """Database ids of these external ids; :class:`NotFoundError` naming any that do not exist."""
     wanted = list(dict.fromkeys(external_ids))
-    rows = session.execute(select(Item.external_id, Item.id).where(Item.external_id.in_(wanted))).all()
+    rows = session.execute(select(Item.external_id, Item.id).where(any_of(Item.external_id, wanted))).all()
     found = {external_id: item_id for external_id, item_id in rows}
     missing = [e for e in wanted if e not in found]
     if missing:

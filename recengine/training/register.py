@@ -17,6 +17,7 @@ from recengine.compatibility.train import write_preferences
 from recengine.datasets.outfits.simulate import DEFAULT_DATASET
 from recengine.nets.compatibility import CompatibilityModel
 from recengine.preferences.service import FITTABLE, load_compatibility_part
+from recengine.store.bulk import any_of
 from recengine.store.models import ModelVersion, User
 from recengine.training.checkpoints import file_sha256, load_checkpoint
 
@@ -52,7 +53,7 @@ def register_checkpoint(*, session: Session, path: Path, name: str | None = None
 
 
 def _write_thetas(session: Session, version: ModelVersion, model: CompatibilityModel, external: list[str]) -> None:
-    known = dict(session.execute(select(User.external_id, User.id).where(User.external_id.in_(external))).all())
+    known = dict(session.execute(select(User.external_id, User.id).where(any_of(User.external_id, external))).all())
     if model.theta is None or not known:
         return
     rows = [n for n, e in enumerate(external) if e in known]
