@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from recengine.datasets.importers.fashion_mnist import import_fashion_mnist
 from recengine.datasets.importers.myntra import import_myntra
 from recengine.datasets.outfits import (
     SLOT_ORDER,
@@ -30,7 +31,7 @@ from recengine.datasets.outfits.composer import GENDERS, catalogue_arrays, templ
 from recengine.datasets.outfits.users import MIN_SLOT_ITEMS, simulate_user, templates_for, unseen_items
 from recengine.errors import InvalidInputError
 from recengine.store.models import Dataset, Interaction, Outfit, OutfitItem, SplitAssignment, User
-from tests.conftest import MYNTRA, require
+from tests.conftest import FASHION_MNIST, MYNTRA, require
 
 Row = tuple[int, str, str | None, str | None, str | None, str | None]
 
@@ -386,6 +387,25 @@ def test_simulation_is_deterministic_for_a_seed(session: Session) -> None:
     men_templates = templates_for("Men", catalogue, templates)
     assert all("all-body" not in c for c in men_templates.compositions)
     assert any("all-body" in c for c in templates.compositions)
+
+
+def test_users_and_outfits_can_be_simulated_on_the_fallback_catalogue(session: Session) -> None:
+    # Fashion-MNIST is the main job's catalogue where ../shared is absent: its classes and its missing gender
+    # must reach the composer, or the job stops at "outfits and users".
+    import_fashion_mnist(require(FASHION_MNIST), session=session, splits=("t10k",), limit=2000)
+    catalogue = load_catalogue(session=session, category_map=load_category_map())
+    assert len(catalogue) == 2000  # every class maps onto a slot
+    slots = {SLOT_ORDER[s] for s in catalogue.slot}
+    assert slots == {"top", "bottom", "all-body", "outerwear", "shoes", "bag"}
+
+    summary = simulate_users(session=session, name="fmnist", catalogue=catalogue, templates=load_templates(),
+                             params=SimulationParams(seed=1, **SMALL))  # fmt: skip
+    assert (summary.users, summary.outfits) == (12, 12 * 25)
+    rows = outfit_slots(session, "fmnist")
+    genders = {at["gender"] for _, at in user_attributes(session, "fmnist")}
+    assert genders == {"Men", "Women"}  # unisex items dress both
+    slot_of = {int(i): SLOT_ORDER[s] for i, s in zip(catalogue.item_ids, catalogue.slot, strict=True)}
+    assert {"top", "bottom"} <= {slot_of[item] for *_, item in rows}
 
 
 def test_splits_interactions_and_dataset_row(session: Session) -> None:

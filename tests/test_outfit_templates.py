@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recengine.datasets.importers.fashion_mnist import CLASSES as FASHION_MNIST_CLASSES
 from recengine.datasets.outfits.templates import (
     MAP_HEADER,
     SLOTS,
@@ -85,7 +86,10 @@ def test_shipped_map_covers_every_slot_with_real_article_types() -> None:
         pytest.skip(f"{metadata} is not on this machine")
     with metadata.open(newline="", encoding="utf-8-sig") as fh:
         triples = {(r["masterCategory"], r["subCategory"], r["articleType"]) for r in csv.DictReader(fh)}
+    # The other source of real triples: Fashion-MNIST's classes, as its importer labels them (the fallback).
+    triples |= {(master, sub, article) for article, master, sub in FASHION_MNIST_CLASSES}
     assert set(mapping.triples) <= triples, set(mapping.triples) - triples
+    assert {a for a, _, _ in FASHION_MNIST_CLASSES} <= set(mapping.slot_of)  # every class fills a slot
 
 
 def _write_map(tmp_path: Path, *rows: str) -> Path:

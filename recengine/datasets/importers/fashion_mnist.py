@@ -1,7 +1,9 @@
 """Importer for Fashion-MNIST IDX files (Xiao et al. 2017; Debian package ``dataset-fashion-mnist``).
 
 Reads ``{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``; each 28x28 grayscale image becomes an item
-with a PNG image and its class as article type (mapped onto Myntra-like master/sub categories).
+with a PNG image and its class as article type (mapped onto Myntra-like master/sub categories). The source
+names no gender, so items are recorded as ``Unisex``: outfits for either gender may use them, which is what lets
+the main job simulate users and outfits on this fallback catalogue (its classes are in ``category_map.csv``).
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def import_fashion_mnist(
                 writer.add(
                     ItemRecord(
                         external_id=f"fashion-mnist:{split}:{i:05d}", source=SOURCE, ref=f"{split}[{i}]",
-                        name=f"Fashion-MNIST {split} #{i} ({article})", article_type=article,
+                        name=f"Fashion-MNIST {split} #{i} ({article})", article_type=article, gender="Unisex",
                         master_category=master, sub_category=sub, image_source=f"{split}-images-idx3-ubyte[{i}]",
                         load_image=lambda p=pixels: _png(p),  # type: ignore[misc]
                     )
