@@ -32,13 +32,19 @@ def project(tmp_path: Path) -> Path:
     python.parent.mkdir(parents=True)
     python.write_text(SHIM)
     python.chmod(0o755)
+    # The script installs Fashion-MNIST with apt-get where it is missing: never from a test.
+    for tool in ("apt-get", "sudo"):
+        fake = tmp_path / "bin" / tool
+        fake.parent.mkdir(exist_ok=True)
+        fake.write_text("#!/bin/sh\nexit 1\n")
+        fake.chmod(0o755)
     return tmp_path
 
 
 def _source(project: Path, fail_on: str) -> subprocess.CompletedProcess[str]:
     # Sourced, as test.sh and demo.sh do; the line after it shows whether the caller went on.
     script = f"source {project / 'scripts' / 'setup.sh'}; echo CALLER-WENT-ON; type -t pip_install || true"
-    env = {"PATH": "/usr/bin:/bin", "FAIL_ON": fail_on, "HOME": str(project)}
+    env = {"PATH": f"{project / 'bin'}:/usr/bin:/bin", "FAIL_ON": fail_on, "HOME": str(project)}
     return subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60)
 
 
