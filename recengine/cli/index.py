@@ -19,7 +19,6 @@ from recengine.errors import InvalidInputError, NotFoundError
 from recengine.index import IndexStore
 from recengine.indexing.service import DEFAULT_NAME, build_index, check_consistency, sync_index
 from recengine.inpainting.repair import CatalogueRepairs
-from recengine.store.bulk import any_of
 from recengine.store.models import IndexVersion, Item
 from recengine.viz import Tile, save_grid
 
@@ -142,7 +141,7 @@ def search(
             pixels, exclude = load_prepared(session, [found.image_sha256], emb.image_size), [found.id]
         result = index.search(emb.embed(pixels), k, categories=category, exclude_ids=exclude, nprobe=nprobe)
         ids = [int(i) for i in result.ids[0] if i >= 0]
-        items = {it.id: it for it in session.scalars(select(Item).where(any_of(Item.id, ids)))}
+        items = {it.id: it for it in session.scalars(select(Item).where(Item.id.in_(ids)))}
         matches = load_prepared(session, [str(items[i].image_sha256) for i in ids], emb.image_size)
     table = Table(title=f"{len(ids)} nearest of {len(index)} ({category or 'all categories'})")
     for col in ("rank", "item", "score", "article type", "colour", "name"):

@@ -57,7 +57,7 @@ class CatalogueRepairs:
         out = pixels.copy()
         wanted = [int(ids[n]) for n in rows]
         photos = dict(session.execute(select(Item.id, Image.data).join(Image, Image.sha256 == Item.image_sha256)
-                                      .where(any_of(Item.id, wanted))).all())  # fmt: skip
+                                      .where(Item.id.in_(wanted))).all())  # fmt: skip
         for n, item_id in zip(rows, wanted, strict=True):
             photo = decode_photo(photos[item_id])
             mask_file = self.masks[item_id]

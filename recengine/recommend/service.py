@@ -39,7 +39,6 @@ from recengine.nets.designer import Designer
 from recengine.preferences.theta import population_prior
 from recengine.recommend.design_retrieve import CatalogueLatents, DesignRetriever, Match, Recommendation
 from recengine.recommend.latents import LatentsEntry, catalogue_latents
-from recengine.store.bulk import any_of
 from recengine.store.catalogue import matching_item_ids
 from recengine.store.models import IndexVersion, Item, ModelVersion, User, UserPreference, row_id
 from recengine.store.users import lookup_user
@@ -353,4 +352,4 @@ class Recommender:
 
     @staticmethod
     def _infos(session: Session, ids: list[int]) -> dict[int, ItemInfo]:
-        return {it.id: ItemInfo.of(it) for it in session.scalars(select(Item).where(any_of(Item.id, ids)))}
+        return {it.id: ItemInfo.of(it) for it in session.scalars(select(Item).where(Item.id.in_(ids)))}

@@ -24,7 +24,7 @@ from recengine.datasets.importers.records import (
     OutfitRecord,
 )
 from recengine.errors import InvalidInputError
-from recengine.store.bulk import copy_rows
+from recengine.store.bulk import any_of, copy_rows
 from recengine.store.images import ImageInfo, inspect_image
 from recengine.store.models import Image, Item, Outfit, OutfitItem
 
@@ -175,24 +175,20 @@ def _inspect(job: tuple[bytes, str]) -> ImageInfo | str:
 
 def item_ids(session: Session, external_ids: Iterable[str]) -> dict[str, int]:
     """Map external ids to database ids (missing ids are simply absent)."""
-    wanted = list(set(external_ids))
-    out: dict[str, int] = {}
-    for start in range(0, len(wanted), 5000):
-        chunk = wanted[start : start + 5000]
-        out.update(session.execute(select(Item.external_id, Item.id).where(Item.external_id.in_(chunk))).all())
-    return out
+    stmt = select(Item.external_id, Item.id).where(any_of(Item.external_id, set(external_ids)))
+    return dict(session.execute(stmt).all())
 
 
 def write_outfits(*, session: Session, outfits: list[OutfitRecord], report: ImportReport) -> None:
     """Upsert outfits by external id, with their ordered slots; outfits naming unknown items are skipped."""
     ids = item_ids(session, (e for o in outfits for e in o.item_external_ids))
-    wanted_ids = list({o.external_id for o in outfits})
-    existing: dict[str, Outfit] = {}
-    for start in range(0, len(wanted_ids), 5000):
-        chunk = wanted_ids[start : start + 5000]
-        # Slots are loaded with their outfits: comparing them one lazy load at a time dominated re-imports.
-        stmt = select(Outfit).options(selectinload(Outfit.slots)).where(Outfit.external_id.in_(chunk))
-        existing.update((o.external_id, o) for o in session.scalars(stmt))
+    # Slots are loaded with their outfits: comparing them one lazy load at a time dominated re-imports.
+    stmt = (
+        select(Outfit)
+        .options(selectinload(Outfit.slots))
+        .where(any_of(Outfit.external_id, {o.external_id for o in outfits}))
+    )
+    existing = {o.external_id: o for o in session.scalars(stmt)}
     seen: dict[str, str] = {}
     for rec in outfits:
         if rec.external_id in seen:
