@@ -37,10 +37,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 # Fashion-MNIST from Debian: the catalogue fallback and an importer test input.
-if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && command -v apt-get >/dev/null; then
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
-  if ! $sudo apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; then
-    $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
-      || echo "note: could not install dataset-fashion-mnist (needs root or sudo); continuing without it" >&2
-  fi
+if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  source scripts/apt.sh
+  apt_install dataset-fashion-mnist || echo "note: going on without Fashion-MNIST (the catalogue fallback)" >&2
+  unset -f apt_install
 fi
