@@ -1,5 +1,5 @@
-"""Repairing photos before they are embedded: the library call, `recengine inpaint`, the indexing jobs'
-masks and the recommendation call's mask, with a tiny inpainting model saved by the project's checkpoint writer
+"""Repairing photos: the library call, `recengine inpaint` and the recommendation call's mask (the catalogue's
+kept masks: tests/test_item_masks.py), with a tiny inpainting model saved by the project's checkpoint writer
 (what is checked is the plumbing: holes filled, everything else untouched, bad masks refused by name)."""
 
 from __future__ import annotations
@@ -16,14 +16,10 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from recengine.cli import app
-from recengine.embedding.catalogue import embed_served, served_items
-from recengine.embedding.embedder import PixelEmbedder
-from recengine.errors import InvalidInputError, NotFoundError
-from recengine.indexing.service import build_index, sync_index
-from recengine.inpainting.repair import CatalogueRepairs
+from recengine.errors import InvalidInputError
 from recengine.inpainting.service import Inpainter, decode_photo, read_mask
 from recengine.nets.inpainting import InpaintConfig, InpaintingModel
-from recengine.store.models import Image, Item
+from recengine.store.models import Image
 from recengine.training.checkpoints import save_checkpoint
 from recengine.training.register import register_checkpoint
 from tests.api_support import Keys, client_for, make_keys
@@ -104,35 +100,6 @@ def registered(shop: Shop, checkpoint: Path) -> Iterator[str]:  # noqa: F811
     with shop.db.transaction() as session:
         version = register_checkpoint(session=session, path=checkpoint, name="tiny-dpconv")
     yield version.name
-
-
-def test_an_index_built_with_masks_embeds_the_repaired_photo(shop: Shop, registered: str, tmp_path: Path) -> None:  # noqa: F811
-    with shop.db.sessions() as session:
-        first = select(Item.id, Item.external_id, Image.data).join(Image, Image.sha256 == Item.image_sha256)
-        item_id, external, data = session.execute(first.where(Item.is_active).order_by(Item.id).limit(1)).one()
-    h, w = decode_photo(data).shape[:2]
-    masks = tmp_path / "masks"
-    masks.mkdir()
-    (masks / f"{external}.png").write_bytes(_hole_file(h, w))
-    embedder = PixelEmbedder(image_size=32)
-    with shop.db.sessions() as session:
-        repairs = CatalogueRepairs.from_directory(session=session, directory=masks, model=registered)
-        items = served_items(session=session)
-        plain = embed_served(session=session, items=items, embedder=embedder)
-        fixed = embed_served(session=session, items=items, embedder=embedder, repair=repairs)
-    row = items.ids.tolist().index(item_id)
-    assert not np.allclose(plain[row], fixed[row])  # the repaired photo's embedding
-    assert np.array_equal(np.delete(plain, row, axis=0), np.delete(fixed, row, axis=0))  # nothing else changed
-    built = build_index(db=shop.db, root=tmp_path / "plain", embedder=embedder)
-    assert built.item_count == len(items)
-    again = sync_index(db=shop.db, root=tmp_path / "plain", embedder=embedder, repair=repairs)
-    assert again.updated >= 1 and not again.full_rebuild  # a sync naming masks re-embeds those items
-
-    (masks / "no-such-item.png").write_bytes(_hole_file(h, w))
-    with shop.db.sessions() as session, pytest.raises(InvalidInputError, match="no-such-item"):
-        CatalogueRepairs.from_directory(session=session, directory=masks)
-    with shop.db.sessions() as session, pytest.raises(NotFoundError, match="does not exist"):
-        CatalogueRepairs.from_directory(session=session, directory=tmp_path / "nowhere")
 
 
 def test_a_photo_with_a_mask_is_repaired_before_the_recommendation(shop: Shop, registered: str) -> None:  # noqa: F811

@@ -66,23 +66,24 @@ def fit_preferences(self: Task, job_id: int) -> dict[str, Any] | None:
 
 def index_job(context: JobContext, indexes_dir: Path, *, full: bool) -> dict[str, Any]:
     """The indexing jobs: one library call (:mod:`recengine.indexing.service`) with the embedder the params name
-    (and, with ``inpaint_masks``, a folder of ``<external_id>.png`` masks: those photos are repaired first by the
-    inpainting model ``inpaint_model``, default the newest)."""
+    (and, with ``inpaint_masks``, a folder of ``<external_id>.png`` masks on the worker's machine, kept with the
+    items first: :func:`recengine.inpainting.repair.store_masks` with ``inpaint_model``, default the newest)."""
     from recengine.embedding.embedder import EMBEDDERS, resolve_embedder
     from recengine.indexing.service import DEFAULT_NAME, build_index, sync_index
-    from recengine.inpainting.repair import CatalogueRepairs
+    from recengine.inpainting.repair import store_masks
 
     params = context.params
+    masks = params.get("inpaint_masks")
+    if masks:
+        with context.db.transaction() as session:
+            store_masks(session=session, directory=Path(str(masks)), model=params.get("inpaint_model"))
     with context.db.sessions() as session:
         embedder = resolve_embedder(session=session, kind=str(params.get("embedder", EMBEDDERS[0])),
                                     model_version_id=params.get("model_version_id"),
                                     version=params.get("embedder_version"))  # fmt: skip
-        masks = params.get("inpaint_masks")
-        repair = None if not masks else CatalogueRepairs.from_directory(
-            session=session, directory=Path(str(masks)), model=params.get("inpaint_model"))  # fmt: skip
     run = build_index if full else sync_index
     report = run(db=context.db, root=indexes_dir, embedder=embedder, name=str(params.get("name", DEFAULT_NAME)),
-                 progress=context.progress, repair=repair)  # fmt: skip
+                 progress=context.progress)  # fmt: skip
     return report.as_dict()
 
 

@@ -16,6 +16,7 @@ from recengine.cli import (
     index,
     inpaint,
     keys,
+    masks,
     models,
     ops,
     recommend,
@@ -34,6 +35,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(data.import_app, name="import")
 app.add_typer(data.catalogue_app, name="catalogue")
+data.catalogue_app.add_typer(masks.app, name="masks")
 app.add_typer(datasets.app, name="data")
 app.add_typer(evaluate.app, name="evaluate")
 app.add_typer(train.app, name="train")

@@ -27,10 +27,10 @@ def _import(fmt: str, path: Path, limit: int | None, show_skipped: int, **kwargs
             report = run_import(fmt, path, session=session, progress=progress, limit=limit, **kwargs)
         print_report(report, show_skipped=show_skipped)
         if report.items.added or report.items.updated:
-            _request_index_sync(db)
+            request_index_sync(db)
 
 
-def _request_index_sync(db: Database) -> None:
+def request_index_sync(db: Database) -> None:
     """Changed catalogue items reach the index through a sync job, queued after the import committed; only
     where an index exists (the first one is a deliberate `recengine index build`)."""
     from recengine.indexing.service import sync_job_params

@@ -18,7 +18,7 @@ from recengine.embedding.embedder import EMBEDDERS, embedder_kind, resolve_embed
 from recengine.errors import InvalidInputError, NotFoundError
 from recengine.index import IndexStore
 from recengine.indexing.service import DEFAULT_NAME, build_index, check_consistency, sync_index
-from recengine.inpainting.repair import CatalogueRepairs
+from recengine.inpainting.repair import store_masks
 from recengine.store.models import IndexVersion, Item
 from recengine.viz import Tile, save_grid
 
@@ -28,8 +28,9 @@ Name = Annotated[str, typer.Option(help="Index name.")]
 Embedder = Annotated[str, typer.Option(help=f"One of {', '.join(EMBEDDERS)}.")]
 ModelVersionOpt = Annotated[int | None, typer.Option(help="Compatibility model version of the embedder.")]
 Background = Annotated[bool, typer.Option(help="Queue a job for a worker instead of running here.")]
-Masks = Annotated[Path | None, typer.Option(help="Folder of <external_id>.png masks (white = hole): those photos "
-                                            "are repaired by inpainting before they are embedded.")]  # fmt: skip
+Masks = Annotated[Path | None, typer.Option(help="Folder of <external_id>.png masks (white = hole) to keep with "
+                                            "the items first: from then on every build and sync embeds those "
+                                            "photos repaired (`recengine catalogue masks`).")]  # fmt: skip
 InpaintModel = Annotated[str | None, typer.Option(help="Inpainting model name for --inpaint-masks; default newest.")]
 
 
@@ -37,23 +38,23 @@ def _run(full: bool, name: str, embedder: str, model_version: int | None, backgr
          masks: Path | None = None, inpaint_model: str | None = None) -> None:  # fmt: skip
     settings = Settings()
     with open_db() as db:
+        if masks is not None:
+            with db.transaction() as session:
+                kept = store_masks(session=session, directory=masks, model=inpaint_model)
+            console.print(f"kept {kept} masks from {masks}")
         if background:
             from workers.app import create_app
             from workers.jobs import submit_job
 
             params: dict[str, object] = {"name": name, "embedder": embedder, "model_version_id": model_version}
-            if masks is not None:
-                params |= {"inpaint_masks": str(masks.resolve()), "inpaint_model": inpaint_model}
             job = submit_job(db=db, kind="index_build" if full else "index_sync", params=params, task=create_app())
             console.print(f"queued job {job.id}: `recengine jobs show {job.id}` follows it")
             return
         with db.sessions() as session:
             emb = resolve_embedder(session=session, kind=embedder, model_version_id=model_version)
-            repair = None if masks is None else CatalogueRepairs.from_directory(
-                session=session, directory=masks, model=inpaint_model)  # fmt: skip
         run = build_index if full else sync_index
         with progress_bar(f"indexing with {emb.version}") as progress:
-            report = run(db=db, root=settings.indexes_dir, embedder=emb, name=name, progress=progress, repair=repair)
+            report = run(db=db, root=settings.indexes_dir, embedder=emb, name=name, progress=progress)
     console.print(f"index {name} version {report.version_name} (row {report.index_version_id}): "
                   f"{report.item_count} items; +{report.added} -{report.removed} ~{report.updated}, "
                   f"{report.embedded} embedded in {report.seconds:.1f} s")  # fmt: skip

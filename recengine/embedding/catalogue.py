@@ -28,11 +28,7 @@ Progress = Callable[[int, int | None], None]
 
 class PixelRepair(Protocol):
     """Replaces some items' prepared pixels before they are embedded (e.g. photos repaired by inpainting,
-    :class:`recengine.inpainting.repair.CatalogueRepairs`)."""
-
-    def item_ids(self) -> set[int]:
-        """The items it changes."""
-        ...
+    :class:`recengine.inpainting.repair.StoredRepairs`)."""
 
     def __call__(self, session: Session, ids: NDArray[np.int64], pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """(N, S, S, 3) ``pixels`` of items ``ids``, with the repaired ones replaced."""

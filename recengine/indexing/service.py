@@ -31,9 +31,10 @@ import numpy as np
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from recengine.embedding.catalogue import PixelRepair, ServedItems, embed_served, served_items
+from recengine.embedding.catalogue import ServedItems, embed_served, served_items
 from recengine.embedding.embedder import ImageEmbedder, embedder_kind
 from recengine.index import CatalogueIndex, IndexStore
+from recengine.inpainting.repair import StoredRepairs
 from recengine.store.database import Database
 from recengine.store.models import IndexVersion, Item
 
@@ -106,22 +107,22 @@ def sync_job_params(*, session: Session, name: str = DEFAULT_NAME) -> dict[str, 
 
 
 def build_index(*, db: Database, root: Path, embedder: ImageEmbedder, name: str = DEFAULT_NAME,
-                factory: str | None = None, progress: Progress | None = None,
-                repair: PixelRepair | None = None) -> IndexReport:  # fmt: skip
-    """Embed every served item and save a new index version of ``name`` under ``root`` (``repair``: photos
-    repaired before embedding, e.g. by inpainting)."""
+                factory: str | None = None, progress: Progress | None = None) -> IndexReport:  # fmt: skip
+    """Embed every served item (masked photos repaired first: :mod:`recengine.inpainting.repair`) and save a new
+    index version of ``name`` under ``root``."""
     with index_lock(db, name):
-        return _build(db, root, embedder, name, factory, progress, repair)
+        return _build(db, root, embedder, name, factory, progress)
 
 
 def _build(db: Database, root: Path, embedder: ImageEmbedder, name: str, factory: str | None,
-           progress: Progress | None, repair: PixelRepair | None = None) -> IndexReport:  # fmt: skip
+           progress: Progress | None) -> IndexReport:  # fmt: skip
     """:func:`build_index`'s work; the caller holds the index's lock."""
     start = time.perf_counter()
     with db.sessions() as session:
         started = _db_now(session)
         items = served_items(session=session)
-        vectors = embed_served(session=session, items=items, embedder=embedder, progress=progress, repair=repair)
+        vectors = embed_served(session=session, items=items, embedder=embedder, progress=progress,
+                               repair=StoredRepairs.load(session))  # fmt: skip
     index = CatalogueIndex.build(items.ids, vectors, items.categories, factory=factory,
                                  embedder_version=embedder.version)  # fmt: skip
     return _publish(db, root, name, index, embedder, started, start, full_rebuild=True,
@@ -129,15 +130,15 @@ def _build(db: Database, root: Path, embedder: ImageEmbedder, name: str, factory
 
 
 def sync_index(*, db: Database, root: Path, embedder: ImageEmbedder, name: str = DEFAULT_NAME,
-               progress: Progress | None = None, repair: PixelRepair | None = None) -> IndexReport:  # fmt: skip
+               progress: Progress | None = None) -> IndexReport:  # fmt: skip
     """Apply the catalogue's changes since the current version; a full build when there is none yet, or when
-    it was made by another embedder (vectors of two embedders are never mixed in one index). Items ``repair``
-    changes are re-embedded from their repaired photos, changed or not."""
+    it was made by another embedder (vectors of two embedders are never mixed in one index). A mask kept or
+    removed since counts as a change of its item."""
     store = IndexStore(root / name)
     with index_lock(db, name):  # the current version is read under the lock: no job publishes meanwhile
         index = store.load_current()
         if index is None or index.manifest.embedder_version != embedder.version:
-            return _build(db, root, embedder, name, None, progress, repair)
+            return _build(db, root, embedder, name, None, progress)
         start = time.perf_counter()
         with db.sessions() as session:
             started = _db_now(session)
@@ -152,11 +153,9 @@ def sync_index(*, db: Database, root: Path, embedder: ImageEmbedder, name: str =
             to_add = [i for i in position if i not in indexed]
             to_remove = sorted(indexed - position.keys())
             changed = _changed_since(session, watermark, position, indexed)
-            if repair is not None:
-                changed = sorted({*changed, *(i for i in repair.item_ids() if i in position and i in indexed)})
             fresh = _subset(served, [position[i] for i in sorted({*to_add, *changed})])
             vectors = embed_served(session=session, items=fresh, embedder=embedder, progress=progress,
-                                   repair=repair)  # fmt: skip
+                                   repair=StoredRepairs.load(session))  # fmt: skip
         removed = index.remove(np.array(to_remove, dtype=np.int64)) if to_remove else 0
         if len(fresh):
             index.update(fresh.ids, vectors, fresh.categories)  # adds the new, replaces the changed

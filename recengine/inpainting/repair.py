@@ -1,70 +1,181 @@
-"""Catalogue photos repaired before they are embedded: the indexing jobs' ``inpaint_masks`` option.
+"""Catalogue photos repaired before they are embedded, from masks kept with the items (table ``item_masks``).
 
-A folder holds one mask per item to repair, named after the item's external id (``<external_id>.png``; white =
-hole, black = keep, the photo's size). Building or syncing an index with it embeds those items from their
-repaired photos; the photos stored in the catalogue are never changed.
+A shop marks what should not count in an item's photo (a logo, a banner, a hand) with a mask: white = hole,
+black = keep, the photo's size. :func:`store_masks` checks a folder of ``<external_id>.png`` masks against
+their items' photos and keeps them all, or, when one is wrong, none. From then on every build and sync of every
+index embeds those items from their repaired photos (:class:`StoredRepairs`), each with the inpainting model it
+was stored with; the photos themselves are never changed. Storing or removing a mask moves the item's
+``updated_at``, which is what the next sync looks at, so a sync re-embeds exactly the items whose repair changed.
+A mask holds for the photo it was drawn on: when an item gets a new photo its old mask no longer applies.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from recengine.datasets.image_cache import prepare_image
 from recengine.errors import InvalidInputError, NotFoundError
-from recengine.inpainting.service import Inpainter, decode_photo, read_mask
+from recengine.inpainting.service import Inpainter, decode_photo, inpainting_version, read_mask
 from recengine.store.bulk import any_of
 from recengine.store.designs import encode_png
-from recengine.store.models import Image, Item
+from recengine.store.models import Image, Item, ItemMask, ModelVersion
+
+_log = logging.getLogger(__name__)
+#: Four bind parameters a row: well under PostgreSQL's 65,535 per statement.
+_ROWS_PER_INSERT = 1000
+
+
+@dataclass(frozen=True)
+class StoredMask:
+    """One kept mask as ``recengine catalogue masks list`` shows it."""
+
+    external_id: str
+    model: str
+    applies: bool  # drawn on the item's current photo
+    updated_at: datetime
+
+
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def store_masks(*, session: Session, directory: Path, model: str | None = None) -> int:
+    """Keep the masks ``<external_id>.png`` of ``directory`` (replacing earlier ones of the same items), to be
+    filled by the inpainting model named ``model`` (default: the newest); returns how many were kept.
+
+    Every mask is checked before any is written, so a wrong one leaves the stored masks as they were.
+
+    Raises:
+        NotFoundError: No such folder, or no inpainting model registered (under that name).
+        InvalidInputError: No mask in the folder; a mask for an unknown item or an item without a photo; a mask
+            that is not the photo's size or not black and white only (the message names the file).
+    """
+    if not directory.is_dir():
+        raise NotFoundError(f"mask folder {directory} does not exist")
+    files = {p.stem: p for p in sorted(directory.glob("*.png"))}
+    if not files:
+        raise InvalidInputError(f"mask folder {directory} holds no <external_id>.png file")
+    version = inpainting_version(session=session, name=model)
+    found = session.execute(
+        select(Item.external_id, Item.id, Item.image_sha256, Image.width, Image.height)
+        .outerjoin(Image, Image.sha256 == Item.image_sha256)
+        .where(any_of(Item.external_id, files))
+    ).all()
+    unknown = sorted(set(files) - {row.external_id for row in found})
+    if unknown:
+        raise InvalidInputError(f"masks for items not in the catalogue: {_some(unknown)}")
+    no_photo = sorted(row.external_id for row in found if row.image_sha256 is None)
+    if no_photo:
+        raise InvalidInputError(f"masks for items without a photo: {_some(no_photo)}")
+    rows = []
+    for row in found:
+        path = files[row.external_id]
+        data = path.read_bytes()
+        try:
+            read_mask(data, (row.height, row.width))
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{path}: {exc}") from exc
+        rows.append({"item_id": row.id, "image_sha256": row.image_sha256, "mask_png": data,
+                     "model_version_id": version.id})  # fmt: skip
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        stmt = insert(ItemMask).values(rows[start : start + _ROWS_PER_INSERT])
+        session.execute(stmt.on_conflict_do_update(
+            index_elements=[ItemMask.item_id],
+            set_={"image_sha256": stmt.excluded.image_sha256, "mask_png": stmt.excluded.mask_png,
+                  "model_version_id": stmt.excluded.model_version_id, "updated_at": func.now()},
+        ))  # fmt: skip
+    _touch(session, [row["item_id"] for row in rows])
+    return len(rows)
+
+
+def remove_masks(*, session: Session, external_ids: Iterable[str]) -> int:
+    """Stop repairing these items (the next sync embeds their photos as they are); returns how many.
+
+    Raises:
+        InvalidInputError: An item that has no stored mask, named (nothing is removed then).
+    """
+    wanted = sorted(set(external_ids))
+    found = dict(session.execute(select(Item.external_id, Item.id).join(ItemMask, ItemMask.item_id == Item.id)
+                                 .where(any_of(Item.external_id, wanted))).all())  # fmt: skip
+    missing = [e for e in wanted if e not in found]
+    if missing:
+        raise InvalidInputError(f"no stored mask for: {_some(missing)}")
+    ids = list(found.values())
+    session.execute(delete(ItemMask).where(any_of(ItemMask.item_id, ids)))
+    _touch(session, ids)
+    return len(ids)
+
+
+def list_masks(*, session: Session) -> list[StoredMask]:
+    """Every kept mask, by external id."""
+    rows = session.execute(
+        select(Item.external_id, ModelVersion.name, Item.image_sha256 == ItemMask.image_sha256, ItemMask.updated_at)
+        .join(Item, Item.id == ItemMask.item_id)
+        .join(ModelVersion, ModelVersion.id == ItemMask.model_version_id)
+        .order_by(Item.external_id)
+    ).all()
+    return [StoredMask(e, m, bool(a), u) for e, m, a, u in rows]
+
+
+def _touch(session: Session, item_ids: list[int]) -> None:
+    # What an item is indexed as changed: the next sync re-embeds it (it compares items.updated_at).
+    session.execute(update(Item).where(any_of(Item.id, item_ids)).values(updated_at=func.now()))
 
 
 @dataclass
-class CatalogueRepairs:
-    """Masks by item id and the model that fills them; called by the embedding loop on each chunk."""
+class StoredRepairs:
+    """The embedding loop's :class:`~recengine.embedding.catalogue.PixelRepair` over the kept masks."""
 
-    inpainter: Inpainter
-    masks: dict[int, Path]
+    masked: set[int]
+    _inpainters: dict[int, Inpainter] = field(default_factory=dict)
 
     @classmethod
-    def from_directory(cls, *, session: Session, directory: Path, model: str | None = None) -> CatalogueRepairs:
-        """Masks ``<external_id>.png`` in ``directory``; an unknown external id is an error naming it."""
-        if not directory.is_dir():
-            raise NotFoundError(f"mask folder {directory} does not exist")
-        files = {p.stem: p for p in sorted(directory.glob("*.png"))}
-        if not files:
-            raise InvalidInputError(f"mask folder {directory} holds no <external_id>.png file")
-        ids = dict(session.execute(select(Item.external_id, Item.id).where(any_of(Item.external_id, files))).all())
-        unknown = sorted(set(files) - set(ids))
-        if unknown:
-            raise InvalidInputError(f"masks for items not in the catalogue: {', '.join(unknown[:5])}"
-                                    f"{' ...' if len(unknown) > 5 else ''}")  # fmt: skip
-        return cls(Inpainter.registered(session=session, name=model), {ids[e]: p for e, p in files.items()})
+    def load(cls, session: Session) -> StoredRepairs | None:
+        """The items whose kept mask applies to their current photo; None when there are none."""
+        applies = select(ItemMask.item_id).join(Item, Item.id == ItemMask.item_id)
+        ids = set(session.scalars(applies.where(Item.image_sha256 == ItemMask.image_sha256)).all())
+        stale = session.scalar(select(func.count()).select_from(ItemMask).join(Item, Item.id == ItemMask.item_id)
+                               .where(Item.image_sha256.is_distinct_from(ItemMask.image_sha256)))  # fmt: skip
+        if stale:
+            _log.warning("%d kept masks were drawn on an earlier photo of their item and are not applied "
+                         "(`recengine catalogue masks list`)", stale)  # fmt: skip
+        return cls({int(i) for i in ids}) if ids else None
 
-    def item_ids(self) -> set[int]:
-        return set(self.masks)
+    def _inpainter(self, session: Session, model_version_id: int) -> Inpainter:
+        if model_version_id not in self._inpainters:
+            version = session.get(ModelVersion, model_version_id)
+            if version is None:
+                raise NotFoundError(f"inpainting model version {model_version_id} of a kept mask does not exist")
+            self._inpainters[model_version_id] = Inpainter.from_version(version)
+        return self._inpainters[model_version_id]
 
     def __call__(self, session: Session, ids: npt.NDArray[np.int64],
                  pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:  # fmt: skip
         """``pixels`` (N, S, S, 3) of items ``ids`` with the masked ones re-prepared from repaired photos."""
-        rows = [n for n, i in enumerate(ids.tolist()) if i in self.masks]
+        rows = {int(i): n for n, i in enumerate(ids.tolist()) if i in self.masked}
         if not rows:
             return pixels
         out = pixels.copy()
-        wanted = [int(ids[n]) for n in rows]
-        photos = dict(session.execute(select(Item.id, Image.data).join(Image, Image.sha256 == Item.image_sha256)
-                                      .where(Item.id.in_(wanted))).all())  # fmt: skip
-        for n, item_id in zip(rows, wanted, strict=True):
-            photo = decode_photo(photos[item_id])
-            mask_file = self.masks[item_id]
-            try:
-                mask = read_mask(mask_file.read_bytes(), (photo.shape[0], photo.shape[1]))
-            except InvalidInputError as exc:
-                raise InvalidInputError(f"{mask_file}: {exc}") from exc
-            repaired = self.inpainter.repair(photo, mask)
-            out[n] = prepare_image(encode_png(repaired), pixels.shape[1])
+        # Joined on the mask's own photo: a photo replaced since load() is embedded as it is.
+        masks = session.execute(
+            select(ItemMask.item_id, ItemMask.mask_png, ItemMask.model_version_id, Image.data)
+            .join(Item, (Item.id == ItemMask.item_id) & (Item.image_sha256 == ItemMask.image_sha256))
+            .join(Image, Image.sha256 == ItemMask.image_sha256)
+            .where(ItemMask.item_id.in_(rows))
+        ).all()
+        for item_id, mask_png, model_version_id, photo_data in masks:
+            photo = decode_photo(photo_data)
+            mask = read_mask(mask_png, (photo.shape[0], photo.shape[1]))
+            repaired = self._inpainter(session, model_version_id).repair(photo, mask)
+            out[rows[item_id]] = prepare_image(encode_png(repaired), pixels.shape[1])
         return out

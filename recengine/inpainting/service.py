@@ -1,5 +1,5 @@
 """Repair a photo with a given mask before it is embedded: the library call behind ``recengine inpaint``, the
-indexing job's ``inpaint_masks`` option and the recommendation call's ``mask``.
+catalogue's kept masks (:mod:`recengine.inpainting.repair`) and the recommendation call's ``mask``.
 
 The model works at its own square size (64×64 by default); a photo of any size is padded to a white square like
 every catalogue photo (:func:`recengine.datasets.image_cache.prepare_image`), filled at the model's size, and the
@@ -61,6 +61,18 @@ def read_mask(data: bytes, size: tuple[int, int]) -> npt.NDArray[np.uint8]:
     return validate_mask((grey == 0).astype(np.uint8), size)
 
 
+def inpainting_version(*, session: Session, name: str | None = None) -> ModelVersion:
+    """The registered inpainting model version named ``name`` (default: the newest)."""
+    stmt = select(ModelVersion).where(ModelVersion.family == FAMILY)
+    stmt = stmt.where(ModelVersion.name == name) if name else stmt
+    version = session.scalar(stmt.order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc()).limit(1))
+    if version is None or not version.checkpoint_path:
+        which = f"named {name!r}" if name else "registered"
+        raise NotFoundError(f"no inpainting model {which}: `recengine train inpainting` or "
+                            "`recengine models register checkpoints/inpainting-default-dpconv.pt`")  # fmt: skip
+    return version
+
+
 def _square(pixels: npt.NDArray[np.uint8], fill: int) -> tuple[npt.NDArray[np.uint8], tuple[int, int]]:
     """Pad (H, W[, C]) to a centred square of ``fill``; returns it and the (top, left) offset."""
     h, w = pixels.shape[:2]
@@ -95,18 +107,18 @@ class Inpainter:
         return cls(load_inpainting(path), path.stem)
 
     @classmethod
-    def registered(cls, *, session: Session, name: str | None = None) -> Inpainter:
-        """The registered inpainting model named ``name`` (default: the newest)."""
-        stmt = select(ModelVersion).where(ModelVersion.family == FAMILY)
-        stmt = stmt.where(ModelVersion.name == name) if name else stmt
-        version = session.scalar(stmt.order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc()).limit(1))
-        if version is None or not version.checkpoint_path:
-            which = f"named {name!r}" if name else "registered"
-            raise NotFoundError(f"no inpainting model {which}: `recengine train inpainting` or "
-                                "`recengine models register checkpoints/inpainting-default-dpconv.pt`")  # fmt: skip
+    def from_version(cls, version: ModelVersion) -> Inpainter:
+        """The model a registered version's checkpoint holds, labelled with the version's name."""
+        if not version.checkpoint_path:
+            raise NotFoundError(f"inpainting model {version.name!r} has no checkpoint file")
         inpainter = cls.from_checkpoint(Path(version.checkpoint_path))
         inpainter.label = version.name
         return inpainter
+
+    @classmethod
+    def registered(cls, *, session: Session, name: str | None = None) -> Inpainter:
+        """The registered inpainting model named ``name`` (default: the newest)."""
+        return cls.from_version(inpainting_version(session=session, name=name))
 
     @torch.no_grad()
     def repair(self, pixels: npt.NDArray[np.uint8], mask: npt.ArrayLike) -> npt.NDArray[np.uint8]:

@@ -114,6 +114,28 @@ class Item(Base):
     image: Mapped[Image | None] = relationship(lazy="joined")
 
 
+class ItemMask(Base):
+    """Holes to repair in an item's photo before it is embedded (``recengine.inpainting.repair``).
+
+    Kept with the item, so every later build and sync of any index repairs the photo the same way, with the same
+    model. The mask holds for the photo it was drawn on (``image_sha256``): once the item's photo changes it no
+    longer applies, and the new photo is embedded as it is.
+    """
+
+    __tablename__ = "item_masks"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    mask_png: Mapped[bytes] = mapped_column(LargeBinary)  # white = hole, black = keep, the photo's size
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+    __table_args__ = (CheckConstraint("image_sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),)
+
+
 class Dataset(Base):
     """A generated or imported body of users and outfits, with everything needed to rebuild it."""
 
