@@ -1,11 +1,13 @@
-"""Inpainting masks kept with the catalogue's items: every later build and sync repairs the same photos, a wrong
-mask keeps nothing, a new photo drops its old mask, and removing a mask re-embeds the photo as it is."""
+"""Inpainting masks kept with the catalogue's items (library, CLI, job, API): every later build and sync repairs
+the same photos, a wrong mask keeps nothing, a new photo drops its old mask, and removing a mask re-embeds the
+photo as it is."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,6 +23,7 @@ from recengine.indexing.service import build_index, sync_index
 from recengine.inpainting.repair import StoredRepairs, list_masks, remove_masks, store_masks
 from recengine.inpainting.service import decode_photo
 from recengine.store.models import Image, Item, ItemMask
+from tests.api_support import Keys, assert_error, client_for, make_keys
 from tests.test_inpaint_service import _hole_file, _png, checkpoint, registered  # noqa: F401  (fixtures)
 from tests.test_recommend import Shop, shop  # noqa: F401  (the module's shop fixture)
 from workers.jobs import JobContext
@@ -141,7 +144,7 @@ def test_a_wrong_mask_keeps_none_and_leaves_the_kept_ones(shop: Shop, registered
     with pytest.raises(NotFoundError, match="no inpainting model named 'nope'"), shop.db.transaction() as session:
         store_masks(session=session, directory=folder, model="nope")
     both = [photos[0].external_id, photos[1].external_id]
-    with pytest.raises(InvalidInputError, match=f"no stored mask for: {both[1]}"), shop.db.transaction() as session:
+    with pytest.raises(NotFoundError, match=f"no kept mask for: {both[1]}"), shop.db.transaction() as session:
         remove_masks(session=session, external_ids=both)
     assert _kept(shop) == before  # nothing removed either
 
@@ -188,7 +191,7 @@ def test_cli_adds_lists_and_removes_masks(shop: Shop, registered: str, photos: l
     removed = CliRunner().invoke(app, ["catalogue", "masks", "remove", photos[0].external_id], env=env)
     assert removed.exit_code == 0 and "removed 1 masks" in removed.output, removed.output
     again = CliRunner().invoke(app, ["catalogue", "masks", "remove", photos[0].external_id], env=env)
-    assert again.exit_code != 0 and "no stored mask" in str(again.exception)
+    assert again.exit_code != 0 and "no kept mask" in str(again.exception)
 
     _write(folder, photos[1])  # the indexing commands' own option keeps the masks, then indexes
     synced = CliRunner().invoke(app, ["index", "sync", "--embedder", "pixels", "--inpaint-masks", str(folder)], env=env)
@@ -211,3 +214,37 @@ def test_an_index_job_keeps_the_masks_its_params_name(shop: Shop, registered: st
                          progress=lambda done, total: None)  # fmt: skip
     with pytest.raises(NotFoundError, match="nope"):
         index_job(context, tmp_path / "indexes", full=False)
+
+
+def test_the_api_keeps_and_removes_an_items_mask(shop: Shop, registered: str, photos: list[Photo],  # noqa: F811
+                                                 folder: Path) -> None:  # fmt: skip
+    keys = make_keys(shop, "-masks")
+    photo = photos[0]
+    url = f"/v1/items/{photo.external_id}/mask"
+
+    def put(mask: bytes, key: str = keys.admin, where: str = url) -> Any:
+        return client.put(where, headers=Keys.header(key), files={"mask": ("mask.png", mask, "image/png")},
+                          data={"model": registered})  # fmt: skip
+
+    with client_for(shop) as client:
+        kept = put(_hole_file(photo.height, photo.width))
+        assert kept.status_code == 200, kept.text
+        assert kept.json()["changed"] and kept.json()["index_sync"] in ("queued", "joined")
+        with shop.db.sessions() as session:
+            assert [m.external_id for m in list_masks(session=session)] == [photo.external_id]
+
+        wrong = assert_error(put(_hole_file(photo.height, photo.width + 2)), 422, "invalid_input")
+        assert wrong["message"].startswith("mask: mask is")
+        assert_error(put(b"not a png"), 422, "invalid_image")
+        assert_error(put(_hole_file(photo.height, photo.width), where="/v1/items/no-such-item/mask"), 404,
+                     "not_found")  # fmt: skip
+        assert_error(put(_hole_file(photo.height, photo.width), key=keys.writer), 403, "forbidden")
+        with shop.db.sessions() as session:
+            assert len(list_masks(session=session)) == 1  # the refused calls kept nothing
+
+        removed = client.delete(url, headers=Keys.header(keys.admin))
+        assert removed.status_code == 200, removed.text
+        with shop.db.sessions() as session:
+            assert list_masks(session=session) == []
+        gone = assert_error(client.delete(url, headers=Keys.header(keys.admin)), 404, "not_found")
+        assert "no kept mask" in gone["message"]

@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from recengine.api import routes_demo, routes_items, routes_recommendations, routes_users
+from recengine.api import routes_demo, routes_items, routes_masks, routes_recommendations, routes_users
 from recengine.api.errors import HTTP_CODES, ApiError, error_body, from_library
 from recengine.api.metrics import ApiMetrics, MetricsMiddleware
 from recengine.api.routes_ops import build_router
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, *, celery: Any = None) -> FastA
     app.include_router(routes_recommendations.router)
     app.include_router(routes_users.router)
     app.include_router(routes_items.router)
+    app.include_router(routes_masks.router)
     app.include_router(routes_demo.router)  # the demo page at /, outside the OpenAPI schema
     _add_error_handlers(app)
     app.add_middleware(BodyLimit, limit=state.settings.max_body_bytes)

@@ -53,7 +53,7 @@ MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "
                "TIFF": "image/tiff"}  # fmt: skip
 
 
-def _queue_sync(request: Request, state: ApiState, item: Item, changed: bool) -> ItemChange:
+def queue_index_sync(request: Request, state: ApiState, item: Item, changed: bool) -> ItemChange:
     """The response to a change, with the index sync it queued (or joined, or why there is none)."""
     out = item_out(request_base(request), item)
     if not changed:
@@ -103,7 +103,7 @@ def create(
         item = create_item(session=session, external_id=body.external_id, fields=fields, image=checked)
         session.refresh(item)
     response.headers["Location"] = item_url(request_base(request), item.external_id)
-    return _queue_sync(request, state, item, changed=True)
+    return queue_index_sync(request, state, item, changed=True)
 
 
 @router.patch("/v1/items/{item_id}", response_model=ItemChange)
@@ -111,7 +111,7 @@ def patch(item_id: str, body: ItemPatch, request: Request, state: StateDep, _: A
     """Change some fields (those present in the body); concurrent changes apply one after the other."""
     with state.db.transaction() as session:
         item, changed = update_item(session=session, external_id=item_id, changes=body.model_dump(exclude_unset=True))
-    return _queue_sync(request, state, item, changed)
+    return queue_index_sync(request, state, item, changed)
 
 
 @router.delete("/v1/items/{item_id}", response_model=ItemChange)
@@ -120,7 +120,7 @@ def deactivate(item_id: str, request: Request, state: StateDep, _: Admin) -> Ite
     (outfits and interactions refer to it); `PATCH {"is_active": true}` brings it back."""
     with state.db.transaction() as session:
         item, changed = deactivate_item(session=session, external_id=item_id)
-    return _queue_sync(request, state, item, changed)
+    return queue_index_sync(request, state, item, changed)
 
 
 @router.get("/v1/items", response_model=ItemPage)

@@ -12,7 +12,7 @@ A mask holds for the photo it was drawn on: when an item gets a new photo its ol
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -50,28 +50,41 @@ def _some(names: list[str]) -> str:
 
 
 def store_masks(*, session: Session, directory: Path, model: str | None = None) -> int:
-    """Keep the masks ``<external_id>.png`` of ``directory`` (replacing earlier ones of the same items), to be
-    filled by the inpainting model named ``model`` (default: the newest); returns how many were kept.
-
-    Every mask is checked before any is written, so a wrong one leaves the stored masks as they were.
+    """Keep the masks ``<external_id>.png`` of ``directory``: :func:`keep_masks` of the folder's files, each
+    error naming its file.
 
     Raises:
-        NotFoundError: No such folder, or no inpainting model registered (under that name).
-        InvalidInputError: No mask in the folder; a mask for an unknown item or an item without a photo; a mask
-            that is not the photo's size or not black and white only (the message names the file).
+        NotFoundError: No such folder (or as :func:`keep_masks`).
+        InvalidInputError: No mask in the folder (or as :func:`keep_masks`).
     """
     if not directory.is_dir():
         raise NotFoundError(f"mask folder {directory} does not exist")
     files = {p.stem: p for p in sorted(directory.glob("*.png"))}
     if not files:
         raise InvalidInputError(f"mask folder {directory} holds no <external_id>.png file")
+    return keep_masks(session=session, masks={e: p.read_bytes() for e, p in files.items()}, model=model,
+                      label=lambda e: str(files[e]))  # fmt: skip
+
+
+def keep_masks(*, session: Session, masks: Mapping[str, bytes], model: str | None = None,
+               label: Callable[[str], str] = lambda e: f"mask of {e}") -> int:  # fmt: skip
+    """Keep ``masks`` (PNG bytes by external id; replacing earlier masks of the same items), to be filled by the
+    inpainting model named ``model`` (default: the newest); returns how many were kept.
+
+    Every mask is checked before any is written, so a wrong one leaves the stored masks as they were.
+
+    Raises:
+        NotFoundError: No inpainting model registered (under that name).
+        InvalidInputError: A mask for an unknown item or an item without a photo; a mask that is not the
+            photo's size or not black and white only (the message names it by ``label``).
+    """
     version = inpainting_version(session=session, name=model)
     found = session.execute(
         select(Item.external_id, Item.id, Item.image_sha256, Image.width, Image.height)
         .outerjoin(Image, Image.sha256 == Item.image_sha256)
-        .where(any_of(Item.external_id, files))
+        .where(any_of(Item.external_id, list(masks)))
     ).all()
-    unknown = sorted(set(files) - {row.external_id for row in found})
+    unknown = sorted(set(masks) - {row.external_id for row in found})
     if unknown:
         raise InvalidInputError(f"masks for items not in the catalogue: {_some(unknown)}")
     no_photo = sorted(row.external_id for row in found if row.image_sha256 is None)
@@ -79,12 +92,11 @@ def store_masks(*, session: Session, directory: Path, model: str | None = None) 
         raise InvalidInputError(f"masks for items without a photo: {_some(no_photo)}")
     rows = []
     for row in found:
-        path = files[row.external_id]
-        data = path.read_bytes()
+        data = masks[row.external_id]
         try:
             read_mask(data, (row.height, row.width))
         except InvalidInputError as exc:
-            raise InvalidInputError(f"{path}: {exc}") from exc
+            raise InvalidInputError(f"{label(row.external_id)}: {exc}") from exc
         rows.append({"item_id": row.id, "image_sha256": row.image_sha256, "mask_png": data,
                      "model_version_id": version.id})  # fmt: skip
     for start in range(0, len(rows), _ROWS_PER_INSERT):
@@ -102,14 +114,14 @@ def remove_masks(*, session: Session, external_ids: Iterable[str]) -> int:
     """Stop repairing these items (the next sync embeds their photos as they are); returns how many.
 
     Raises:
-        InvalidInputError: An item that has no stored mask, named (nothing is removed then).
+        NotFoundError: An item that has no kept mask, named (nothing is removed then).
     """
     wanted = sorted(set(external_ids))
     found = dict(session.execute(select(Item.external_id, Item.id).join(ItemMask, ItemMask.item_id == Item.id)
                                  .where(any_of(Item.external_id, wanted))).all())  # fmt: skip
     missing = [e for e in wanted if e not in found]
     if missing:
-        raise InvalidInputError(f"no stored mask for: {_some(missing)}")
+        raise NotFoundError(f"no kept mask for: {_some(missing)}")
     ids = list(found.values())
     session.execute(delete(ItemMask).where(any_of(ItemMask.item_id, ids)))
     _touch(session, ids)
