@@ -22,7 +22,7 @@ from recengine.index import IndexStore
 from recengine.indexing.service import build_index, sync_index
 from recengine.inpainting.repair import StoredRepairs, list_masks, remove_masks, store_masks
 from recengine.inpainting.service import decode_photo
-from recengine.store.models import Image, Item, ItemMask
+from recengine.store.models import Image, Item, ItemMask, ModelVersion
 from tests.api_support import Keys, assert_error, client_for, make_keys
 from tests.test_inpaint_service import _hole_file, _png, checkpoint, registered  # noqa: F401  (fixtures)
 from tests.test_recommend import Shop, shop  # noqa: F401  (the module's shop fixture)
@@ -113,6 +113,23 @@ def test_kept_masks_repair_every_later_build_and_sync(shop: Shop, registered: st
     sync_index(db=shop.db, root=root, embedder=EMBEDDER)
     assert _indexed_as(root, photos[0], plain[photos[0].item_id])
     assert _indexed_as(root, photos[1], fixed[photos[1].item_id])
+
+
+def test_a_missing_model_file_stops_the_build_with_what_to_do(shop: Shop, registered: str,  # noqa: F811
+                                                              photos: list[Photo], folder: Path,
+                                                              tmp_path: Path) -> None:  # fmt: skip
+    _write(folder, photos[0])
+    with shop.db.transaction() as session:
+        store_masks(session=session, directory=folder, model=registered)
+        version = session.scalars(select(ModelVersion).where(ModelVersion.name == registered)).one()
+        path, version.checkpoint_path = version.checkpoint_path, str(tmp_path / "moved.pt")
+    try:
+        with pytest.raises(NotFoundError, match=f"kept masks need the inpainting model '{registered}'.*remove them"):
+            build_index(db=shop.db, root=tmp_path / "indexes", embedder=EMBEDDER)
+        assert IndexStore(tmp_path / "indexes" / "catalogue").load_current() is None  # nothing published unrepaired
+    finally:
+        with shop.db.transaction() as session:
+            session.execute(update(ModelVersion).where(ModelVersion.name == registered).values(checkpoint_path=path))
 
 
 def test_a_wrong_mask_keeps_none_and_leaves_the_kept_ones(shop: Shop, registered: str, photos: list[Photo],  # noqa: F811

@@ -166,9 +166,15 @@ class StoredRepairs:
     def _inpainter(self, session: Session, model_version_id: int) -> Inpainter:
         if model_version_id not in self._inpainters:
             version = session.get(ModelVersion, model_version_id)
-            if version is None:
+            if version is None:  # the foreign key forbids it; a clear message all the same
                 raise NotFoundError(f"inpainting model version {model_version_id} of a kept mask does not exist")
-            self._inpainters[model_version_id] = Inpainter.from_version(version)
+            try:
+                self._inpainters[model_version_id] = Inpainter.from_version(version)
+            except NotFoundError as exc:
+                # Embedding the photos unrepaired instead would silently change what the items are indexed as.
+                raise NotFoundError(f"kept masks need the inpainting model {version.name!r}: {exc}; register its "
+                                    "checkpoint again, or keep the masks with another model (`recengine catalogue "
+                                    "masks add DIR --model NAME`) or remove them") from exc  # fmt: skip
         return self._inpainters[model_version_id]
 
     def __call__(self, session: Session, ids: npt.NDArray[np.int64],
