@@ -47,7 +47,7 @@ def small_copy(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "valid.json").write_text(json.dumps(outfits))
     (folder / "train_category.json").write_text(json.dumps({k: v for k, v in categories.items() if k in ids}))
-    shutil.copy(root / "categories.csv", folder / "categories.csv")
+    shutil.copyfile(root / "categories.csv", folder / "categories.csv")  # not its read-only mode: tests edit it
     return folder
 
 
