@@ -148,6 +148,7 @@ def test_a_wrong_mask_keeps_none_and_leaves_the_kept_ones(shop: Shop, registered
         (second, f"{photos[2].external_id}.png: mask is"),  # the file and what is wrong with it
         (folder / "nowhere", "does not exist"),
         (tmp_path, "holds no <external_id>.png"),
+        (second / f"{photos[0].external_id}.png", "is a file: give the folder"),
     ]
     (second / "grey").mkdir()
     (second / "grey" / f"{photos[1].external_id}.png").write_bytes(_png(np.full((4, 4), 128, np.uint8)))

@@ -57,6 +57,8 @@ def store_masks(*, session: Session, directory: Path, model: str | None = None) 
         NotFoundError: No such folder (or as :func:`keep_masks`).
         InvalidInputError: No mask in the folder (or as :func:`keep_masks`).
     """
+    if directory.exists() and not directory.is_dir():
+        raise InvalidInputError(f"{directory} is a file: give the folder that holds the <external_id>.png masks")
     if not directory.is_dir():
         raise NotFoundError(f"mask folder {directory} does not exist")
     files = {p.stem: p for p in sorted(directory.glob("*.png"))}
