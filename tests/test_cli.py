@@ -64,6 +64,8 @@ def test_embedded_server_survives_restarts_and_keeps_its_data(user_env: dict[str
     status = _recengine("db", "status", env=user_env)
     assert status.returncode == 0 and "up to date" in status.stdout and "embedded" in status.stdout
     assert not _server_running(data_dir)
+    # The WAL limit is kept in the data dir, so every later start of the server has it.
+    assert "max_wal_size = '256MB'" in (data_dir / "pgdata" / "postgresql.auto.conf").read_text()
 
 
 def test_missing_catalogue_gives_a_clear_message(user_env: dict[str, str], tmp_path: Path) -> None:
