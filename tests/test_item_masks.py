@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from sqlalchemy import delete, select, update
 from typer.testing import CliRunner
 
@@ -22,6 +23,7 @@ from recengine.index import IndexStore
 from recengine.indexing.service import build_index, sync_index
 from recengine.inpainting.repair import StoredRepairs, list_masks, remove_masks, store_masks
 from recengine.inpainting.service import decode_photo
+from recengine.recommend.service import Recommender
 from recengine.store.models import Image, Item, ItemMask, ModelVersion
 from tests.api_support import Keys, assert_error, client_for, make_keys
 from tests.test_inpaint_service import _hole_file, _png, checkpoint, registered  # noqa: F401  (fixtures)
@@ -212,9 +214,11 @@ def test_cli_adds_lists_and_removes_masks(shop: Shop, registered: str, photos: l
     assert again.exit_code != 0 and "no kept mask" in str(again.exception)
 
     _write(folder, photos[1])  # the indexing commands' own option keeps the masks, then indexes
-    synced = CliRunner().invoke(app, ["index", "sync", "--embedder", "pixels", "--inpaint-masks", str(folder)], env=env)
+    synced = CliRunner().invoke(
+        app, ["index", "sync", "--name", "masks-cli", "--embedder", "pixels", "--inpaint-masks", str(folder)], env=env
+    )
     assert synced.exit_code == 0, synced.output
-    assert "kept 2 masks" in synced.output and "index catalogue version" in synced.output
+    assert "kept 2 masks" in synced.output and "index masks-cli version" in synced.output
     with shop.db.sessions() as session:
         assert {m.external_id for m in list_masks(session=session)} == {photos[0].external_id, photos[1].external_id}
 
@@ -266,3 +270,33 @@ def test_the_api_keeps_and_removes_an_items_mask(shop: Shop, registered: str, ph
             assert list_masks(session=session) == []
         gone = assert_error(client.delete(url, headers=Keys.header(keys.admin)), 404, "not_found")
         assert "no kept mask" in gone["message"]
+
+
+def test_the_recommender_sees_a_masked_photo_as_the_index_does(shop: Shop, registered: str,  # noqa: F811
+                                                               folder: Path) -> None:  # fmt: skip
+    with shop.db.sessions() as session:
+        item_id, sha = session.execute(select(Item.id, Item.image_sha256).where(Item.external_id == shop.top)).one()
+        photo = Photo(item_id, shop.top, *decode_photo(session.scalars(select(Image.data).where(
+            Image.sha256 == sha)).one()).shape[:2], "top")  # fmt: skip
+        before = Recommender.open(session, shop.settings)
+        plain = before.recommend("fan", shop.top, "bottom", k=3, n_designs=1, seed=0)
+    _write(folder, photo)
+    with shop.db.transaction() as session:
+        store_masks(session=session, directory=folder, model=registered)
+    sync_index(db=shop.db, root=shop.settings.indexes_dir, embedder=EMBEDDER)
+    try:
+        with shop.db.sessions() as session:
+            after = Recommender.open(session, shop.settings)
+            masked = after.recommend("fan", shop.top, "bottom", k=3, n_designs=1, seed=0)
+        assert not np.array_equal(plain.query_pixels, masked.query_pixels)  # the query designed from the repair
+        ids = after.latents.item_ids.tolist()
+        assert ids == before.latents.item_ids.tolist()
+        row = ids.index(item_id)
+        changed = [r for r in range(len(ids)) if not torch.equal(after.latents.z[r], before.latents.z[r])]
+        assert changed == [row]  # the re-ranking's F(x_c) of the masked item only
+        assert after.latents.vectors is not None and before.latents.vectors is not None
+        assert _indexed_as(shop.settings.indexes_dir, photo, after.latents.vectors[row])  # feedback = index
+    finally:
+        with shop.db.transaction() as session:
+            remove_masks(session=session, external_ids=[shop.top])
+        sync_index(db=shop.db, root=shop.settings.indexes_dir, embedder=EMBEDDER)

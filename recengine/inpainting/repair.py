@@ -150,20 +150,28 @@ def _touch(session: Session, item_ids: list[int]) -> None:
 class StoredRepairs:
     """The embedding loop's :class:`~recengine.embedding.catalogue.PixelRepair` over the kept masks."""
 
-    masked: set[int]
+    #: Item id -> what its repair depends on (the mask's last change and its model): a cache of anything
+    #: computed from repaired photos keys on it.
+    stamps: dict[int, str]
     _inpainters: dict[int, Inpainter] = field(default_factory=dict)
+
+    @property
+    def masked(self) -> set[int]:
+        return set(self.stamps)
 
     @classmethod
     def load(cls, session: Session) -> StoredRepairs | None:
         """The items whose kept mask applies to their current photo; None when there are none."""
-        applies = select(ItemMask.item_id).join(Item, Item.id == ItemMask.item_id)
-        ids = set(session.scalars(applies.where(Item.image_sha256 == ItemMask.image_sha256)).all())
+        applies = select(ItemMask.item_id, ItemMask.model_version_id, ItemMask.updated_at).join(
+            Item, (Item.id == ItemMask.item_id) & (Item.image_sha256 == ItemMask.image_sha256)
+        )
+        stamps = {int(i): f"{m}@{u.isoformat()}" for i, m, u in session.execute(applies).all()}
         stale = session.scalar(select(func.count()).select_from(ItemMask).join(Item, Item.id == ItemMask.item_id)
                                .where(Item.image_sha256.is_distinct_from(ItemMask.image_sha256)))  # fmt: skip
         if stale:
             _log.warning("%d kept masks were drawn on an earlier photo of their item and are not applied "
                          "(`recengine catalogue masks list`)", stale)  # fmt: skip
-        return cls({int(i) for i in ids}) if ids else None
+        return cls(stamps) if stamps else None
 
     def _inpainter(self, session: Session, model_version_id: int) -> Inpainter:
         if model_version_id not in self._inpainters:
@@ -182,7 +190,7 @@ class StoredRepairs:
     def __call__(self, session: Session, ids: npt.NDArray[np.int64],
                  pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:  # fmt: skip
         """``pixels`` (N, S, S, 3) of items ``ids`` with the masked ones re-prepared from repaired photos."""
-        rows = {int(i): n for n, i in enumerate(ids.tolist()) if i in self.masked}
+        rows = {int(i): n for n, i in enumerate(ids.tolist()) if i in self.stamps}
         if not rows:
             return pixels
         out = pixels.copy()

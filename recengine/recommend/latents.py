@@ -2,8 +2,9 @@
 
 Encoding a 40k-item catalogue takes about a minute on a CPU; a restarted process (or a second API worker)
 should not pay it again, and an index sync should re-encode only the items whose photo changed. The cache key
-covers the designer checkpoint's sha256, the retrieval embedder's version and the served ids with their photo
-hashes, so any change gives another file.
+covers the designer checkpoint's sha256, the retrieval embedder's version and the served ids with what each row
+is computed from (its photo's hash, and its kept inpainting mask where one applies), so any change gives another
+file. Masked photos are repaired before they are encoded, as the index's embedding does.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 from recengine.compatibility.scoring import embed_images
 from recengine.embedding.catalogue import CHUNK, ServedItems, load_prepared, served_items
 from recengine.embedding.embedder import ImageEmbedder
+from recengine.inpainting.repair import StoredRepairs
 from recengine.nets.designer import Designer
 from recengine.recommend.design_retrieve import CatalogueLatents
 
@@ -30,60 +32,86 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LatentsEntry:
-    """Latents with the image each row was computed from, so a changed catalogue reuses unchanged rows."""
+    """Latents with what each row was computed from, so a changed catalogue reuses unchanged rows, and the kept
+    masks they were computed with (a masked query item is repaired the same way)."""
 
     latents: CatalogueLatents
-    image_shas: tuple[str, ...]
+    sources: tuple[str, ...]
     key: str
+    repairs: StoredRepairs | None = None
 
 
-def latents_key(sha256: str, items: ServedItems, embedder_version: str = "") -> str:
-    """Cache key of (designer checkpoint, retrieval embedder, served items and their photos): any change gives
-    another file."""
+def row_sources(items: ServedItems, repairs: StoredRepairs | None) -> list[str]:
+    """What each served item's row is computed from: its photo's hash, and its kept mask where one applies."""
+    if repairs is None:
+        return list(items.image_shas)
+    stamps = repairs.stamps
+    return [sha if i not in stamps else f"{sha}+mask:{stamps[i]}"
+            for i, sha in zip(items.ids.tolist(), items.image_shas, strict=True)]  # fmt: skip
+
+
+def latents_key(sha256: str, items: ServedItems, embedder_version: str = "",
+                sources: Sequence[str] | None = None) -> str:  # fmt: skip
+    """Cache key of (designer checkpoint, retrieval embedder, served items and their ``sources``, default their
+    photos): any change gives another file."""
     digest = hashlib.sha256(np.ascontiguousarray(items.ids, dtype="<i8").tobytes())
-    digest.update("\n".join(items.image_shas).encode())
+    digest.update("\n".join(items.image_shas if sources is None else sources).encode())
     digest.update(embedder_version.encode())
     return f"{sha256[:16]}-{digest.hexdigest()[:16]}"
 
 
-def encode_items(*, session: Session, designer: Designer, shas: Sequence[str]) -> torch.Tensor:
-    """(N, z_dim) F(x) of these images, decoded chunk by chunk so memory stays bounded."""
+def _pixels(session: Session, shas: Sequence[str], size: int, ids: NDArray[np.int64] | None,
+            repairs: StoredRepairs | None, start: int) -> NDArray[np.uint8]:  # fmt: skip
+    pixels = load_prepared(session, shas[start : start + CHUNK], size)
+    if repairs is None or ids is None:
+        return pixels
+    return repairs(session, ids[start : start + CHUNK], pixels)
+
+
+def encode_items(*, session: Session, designer: Designer, shas: Sequence[str], ids: NDArray[np.int64] | None = None,
+                 repairs: StoredRepairs | None = None) -> torch.Tensor:  # fmt: skip
+    """(N, z_dim) F(x) of these images (of items ``ids``, masked ones repaired by ``repairs``), decoded chunk by
+    chunk so memory stays bounded."""
     size = designer.config.image_size
-    parts = [embed_images(designer.compatibility, load_prepared(session, shas[s : s + CHUNK], size))
+    parts = [embed_images(designer.compatibility, _pixels(session, shas, size, ids, repairs, s))
              for s in range(0, len(shas), CHUNK)]  # fmt: skip
     return torch.cat(parts) if parts else torch.empty(0, designer.config.compatibility.z_dim)
 
 
-def embed_items(*, session: Session, embedder: ImageEmbedder, shas: Sequence[str]) -> NDArray[np.float32]:
-    """(N, dim) retrieval vectors of these images (the index's embedder), chunk by chunk."""
-    parts = [embedder.embed(load_prepared(session, shas[s : s + CHUNK], embedder.image_size))
+def embed_items(*, session: Session, embedder: ImageEmbedder, shas: Sequence[str], ids: NDArray[np.int64] | None = None,
+                repairs: StoredRepairs | None = None) -> NDArray[np.float32]:  # fmt: skip
+    """(N, dim) retrieval vectors of these images (the index's embedder; ``ids`` and ``repairs`` as for
+    :func:`encode_items`), chunk by chunk."""
+    parts = [embedder.embed(_pixels(session, shas, embedder.image_size, ids, repairs, s))
              for s in range(0, len(shas), CHUNK)]  # fmt: skip
     return np.concatenate(parts) if parts else np.empty((0, embedder.dim), np.float32)
 
 
-def _reused(items: ServedItems, previous: LatentsEntry | None) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
-    """Rows of ``previous`` that still hold (same item, same photo) for each of ``items``, and which do."""
+def _reused(items: ServedItems, sources: Sequence[str],
+            previous: LatentsEntry | None) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:  # fmt: skip
+    """Rows of ``previous`` that still hold (same item, same source) for each of ``items``, and which do."""
     if previous is None:
         return np.full(len(items), -1, np.int64), np.zeros(len(items), dtype=bool)
-    old = {(int(i), s): n for n, (i, s) in enumerate(zip(previous.latents.item_ids, previous.image_shas,
+    old = {(int(i), s): n for n, (i, s) in enumerate(zip(previous.latents.item_ids, previous.sources,
                                                           strict=True))}  # fmt: skip
-    rows = np.array([old.get((int(i), s), -1) for i, s in zip(items.ids, items.image_shas, strict=True)], np.int64)
+    rows = np.array([old.get((int(i), s), -1) for i, s in zip(items.ids, sources, strict=True)], np.int64)
     return rows, rows >= 0
 
 
 def _compute(session: Session, designer: Designer, embedder: ImageEmbedder | None, items: ServedItems,
+             sources: Sequence[str], repairs: StoredRepairs | None,
              previous: LatentsEntry | None) -> tuple[torch.Tensor, NDArray[np.float32] | None]:  # fmt: skip
-    rows, hit = _reused(items, previous)
+    rows, hit = _reused(items, sources, previous)
     if previous is not None and embedder is not None and previous.latents.vectors is None:
         rows, hit = np.full(len(items), -1, np.int64), np.zeros(len(items), dtype=bool)
     todo = np.flatnonzero(~hit)
-    shas = [items.image_shas[r] for r in todo]
+    shas, ids = [items.image_shas[r] for r in todo], items.ids[todo]
     z = torch.empty(len(items), designer.config.compatibility.z_dim)
-    z[torch.as_tensor(todo)] = encode_items(session=session, designer=designer, shas=shas)
+    z[torch.as_tensor(todo)] = encode_items(session=session, designer=designer, shas=shas, ids=ids, repairs=repairs)
     vectors = None
     if embedder is not None:
         vectors = np.empty((len(items), embedder.dim), np.float32)
-        vectors[todo] = embed_items(session=session, embedder=embedder, shas=shas)
+        vectors[todo] = embed_items(session=session, embedder=embedder, shas=shas, ids=ids, repairs=repairs)
     if previous is not None and hit.any():
         z[torch.as_tensor(hit)] = previous.latents.z[torch.as_tensor(rows[hit])]
         if vectors is not None and previous.latents.vectors is not None:
@@ -104,7 +132,9 @@ def catalogue_latents(*, session: Session, designer: Designer, sha256: str, cach
     design-and-retrieve's feedback rounds search from), from ``cache_dir`` or computed (reusing ``previous``'s
     unchanged rows) and saved there atomically."""
     items = served_items(session=session)
-    key = latents_key(sha256, items, "" if embedder is None else embedder.version)
+    repairs = StoredRepairs.load(session)
+    sources = row_sources(items, repairs)
+    key = latents_key(sha256, items, "" if embedder is None else embedder.version, sources)
     if previous is not None and previous.key == key:
         return previous
     z_path = cache_dir / f"designer-latents-{key}.npy"
@@ -114,7 +144,7 @@ def catalogue_latents(*, session: Session, designer: Designer, sha256: str, cach
     fresh = z_cached is None or z_cached.shape[0] != len(items)
     fresh |= embedder is not None and (v_cached is None or v_cached.shape != (len(items), embedder.dim))
     if fresh:
-        z, vectors = _compute(session, designer, embedder, items, previous)
+        z, vectors = _compute(session, designer, embedder, items, sources, repairs, previous)
         cache_dir.mkdir(parents=True, exist_ok=True)
         _save(z_path, z.numpy())
         if vectors is not None:
@@ -123,4 +153,4 @@ def catalogue_latents(*, session: Session, designer: Designer, sha256: str, cach
     else:
         z, vectors = torch.from_numpy(z_cached), v_cached
     latents = CatalogueLatents(items.ids, z, np.array(items.categories, dtype=np.str_), vectors)
-    return LatentsEntry(latents, tuple(items.image_shas), key)
+    return LatentsEntry(latents, tuple(sources), key, repairs)

@@ -304,8 +304,11 @@ class Recommender:
         self.retriever(db)
         self._check_category(category)
         query = find_item(db, item)
-        pixels = load_prepared(db, [str(query.image_sha256)], self.image_size)[0]
-        return self.recommend_pixels(user, pixels, category, k=k, n_designs=n_designs, seed=seed,
+        pixels = load_prepared(db, [str(query.image_sha256)], self.image_size)
+        repairs = None if self._entry is None else self._entry.repairs
+        if repairs is not None and query.id in repairs.stamps:  # a kept mask: the photo as the index saw it
+            pixels = repairs(db, np.array([query.id], np.int64), pixels)
+        return self.recommend_pixels(user, pixels[0], category, k=k, n_designs=n_designs, seed=seed,
                                      exclude=[query.id, *exclude], filters=filters, query=ItemInfo.of(query),
                                      session=db)  # fmt: skip
 
