@@ -113,10 +113,10 @@ def load_vectors(
 
     Returns the seconds taken by create + COPY + ANALYZE. Runs in one transaction.
     """
-    ids = np.asarray(ids, dtype=np.int64)
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2 or len(ids) != len(vectors):
-        raise ValueError(f"need (n,) ids and (n, dim) vectors, got {ids.shape} and {vectors.shape}")
+    keys: NDArray[np.int64] = np.asarray(ids, dtype=np.int64)
+    rows: NDArray[np.float32] = np.asarray(vectors, dtype=np.float32)
+    if rows.ndim != 2 or len(keys) != len(rows):
+        raise ValueError(f"need (n,) ids and (n, dim) vectors, got {keys.shape} and {rows.shape}")
     name = sql.Identifier(table)
     start = time.perf_counter()
     with conn.transaction():
@@ -124,7 +124,7 @@ def load_vectors(
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(name))
         conn.execute(
             sql.SQL("CREATE TABLE {} (id bigint PRIMARY KEY, embedding vector({}) NOT NULL)").format(
-                name, sql.Literal(vectors.shape[1])
+                name, sql.Literal(rows.shape[1])
             )
         )
         with (
@@ -132,8 +132,8 @@ def load_vectors(
             cur.copy(sql.SQL("COPY {} (id, embedding) FROM STDIN (FORMAT BINARY)").format(name)) as copy,
         ):
             copy.write(_COPY_HEADER)
-            for lo in range(0, len(ids), _COPY_CHUNK):
-                copy.write(_copy_rows(ids[lo : lo + _COPY_CHUNK], vectors[lo : lo + _COPY_CHUNK]))
+            for lo in range(0, len(keys), _COPY_CHUNK):
+                copy.write(_copy_rows(keys[lo : lo + _COPY_CHUNK], rows[lo : lo + _COPY_CHUNK]))
             copy.write(_COPY_TRAILER)
     conn.execute(sql.SQL("ANALYZE {}").format(name))
     return time.perf_counter() - start

@@ -51,9 +51,9 @@ def main() -> None:
         print(f"| {m} | " + " | ".join(f"{results[model][m]:.4f}" for model in results) + " |")
     if args.polyvore.exists():
         real = [c for c in load_polyvore_compositions(args.polyvore) if usable_for_recommendation(c)]
-        built = compositions(data.outfit_items, catalogue)
+        made = compositions(data.outfit_items, catalogue)
         print("\nSlot statistics, real usable Polyvore outfits vs built outfits:\n")
-        print(format_comparison(real, built))
+        print(format_comparison(real, made))
     r = results
     print(
         f"RESULT fitb_random={r['random']['fitb']:.4f} fitb_popularity={r['popularity']['fitb']:.4f} "

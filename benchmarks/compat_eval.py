@@ -58,7 +58,7 @@ def load_model(path: Path, data: ProtocolData, rows: np.ndarray) -> tuple[Compat
 
 
 def newcomers(model: CompatibilityModel, mix: NegativeMix, data: ProtocolData, z: torch.Tensor,
-              rows: np.ndarray) -> tuple:  # fmt: skip
+              rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     ctx = build_context(0, model, data, z, mix)
     users, queries, targets, _ = data.pairs("train")
     thetas = np.full((len(data.user_ids), model.config.z_dim), np.nan)
@@ -72,7 +72,8 @@ def newcomers(model: CompatibilityModel, mix: NegativeMix, data: ProtocolData, z
     return thetas, np.asarray(seconds)
 
 
-def exhaustive(model: CompatibilityModel, z: torch.Tensor, rng: np.random.Generator, n: int = 50) -> tuple:
+def exhaustive(model: CompatibilityModel, z: torch.Tensor, rng: np.random.Generator,
+               n: int = 50) -> tuple[float, float]:  # fmt: skip
     times, raw = [], []
     theta_table = model.theta.weight.detach() if model.theta is not None else None
     for _ in range(n):
