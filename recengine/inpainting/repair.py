@@ -4,7 +4,8 @@ A shop marks what should not count in an item's photo (a logo, a banner, a hand)
 black = keep, the photo's size. :func:`store_masks` checks a folder of ``<external_id>.png`` masks against
 their items' photos and keeps them all, or, when one is wrong, none. From then on every build and sync of every
 index embeds those items from their repaired photos (:class:`StoredRepairs`), each with the inpainting model it
-was stored with; the photos themselves are never changed. Storing or removing a mask moves the item's
+was stored with, and so does the recommender's cache of catalogue latents (:mod:`recengine.recommend.latents`);
+the photos themselves are never changed. Storing or removing a mask moves the item's
 ``updated_at``, which is what the next sync looks at, so a sync re-embeds exactly the items whose repair changed.
 A mask holds for the photo it was drawn on: when an item gets a new photo its old mask no longer applies.
 """
