@@ -7,7 +7,7 @@ use its article type.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,6 +48,13 @@ class ServedItems:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def subset(self, rows: Sequence[int] | NDArray[np.int64]) -> ServedItems:
+        """These items' ``rows``, in that order."""
+        picked = [int(r) for r in rows]
+        return ServedItems(ids=self.ids[picked] if picked else np.empty(0, np.int64),
+                           categories=[self.categories[r] for r in picked],
+                           image_shas=[self.image_shas[r] for r in picked])  # fmt: skip
 
 
 def item_category(item: Item | tuple[str | None, str | None, str | None], categories: CategoryMap) -> str:
@@ -106,15 +113,24 @@ def load_prepared(session: Session, shas: Sequence[str], size: int) -> NDArray[n
     return np.stack([decoded[s] for s in shas]) if shas else np.empty((0, size, size, 3), np.uint8)
 
 
+def prepared_chunks(session: Session, shas: Sequence[str], size: int, ids: NDArray[np.int64] | None = None,
+                    repair: PixelRepair | None = None) -> Iterator[NDArray[np.uint8]]:  # fmt: skip
+    """(≤ CHUNK, S, S, 3) prepared pixels of ``shas``, chunk by chunk so memory stays bounded; with ``repair``
+    (and the items' ``ids``) the masked items' pixels come from their repaired photos."""
+    for start in range(0, len(shas), CHUNK):
+        pixels = load_prepared(session, shas[start : start + CHUNK], size)
+        if repair is not None and ids is not None:
+            pixels = repair(session, ids[start : start + CHUNK], pixels)
+        yield pixels
+
+
 def embed_served(*, session: Session, items: ServedItems, embedder: ImageEmbedder, progress: Progress | None = None,
                  repair: PixelRepair | None = None) -> FloatArray:  # fmt: skip
     """(N, dim) normalised embeddings of ``items``, decoded from PostgreSQL chunk by chunk (``repair`` changes
     some items' pixels first)."""
     out = np.empty((len(items), embedder.dim), dtype=np.float32)
-    for start in range(0, len(items), CHUNK):
-        pixels = load_prepared(session, items.image_shas[start : start + CHUNK], embedder.image_size)
-        if repair is not None:
-            pixels = repair(session, items.ids[start : start + CHUNK], pixels)
+    chunks = prepared_chunks(session, items.image_shas, embedder.image_size, items.ids, repair)
+    for start, pixels in zip(range(0, len(items), CHUNK), chunks, strict=True):
         out[start : start + len(pixels)] = embedder.embed(pixels)
         if progress is not None:
             progress(start + len(pixels), len(items))

@@ -31,7 +31,7 @@ import numpy as np
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from recengine.embedding.catalogue import ServedItems, embed_served, served_items
+from recengine.embedding.catalogue import embed_served, served_items
 from recengine.embedding.embedder import ImageEmbedder, embedder_kind
 from recengine.index import CatalogueIndex, IndexStore
 from recengine.inpainting.repair import StoredRepairs
@@ -153,7 +153,7 @@ def sync_index(*, db: Database, root: Path, embedder: ImageEmbedder, name: str =
             to_add = [i for i in position if i not in indexed]
             to_remove = sorted(indexed - position.keys())
             changed = _changed_since(session, watermark, position, indexed)
-            fresh = _subset(served, [position[i] for i in sorted({*to_add, *changed})])
+            fresh = served.subset([position[i] for i in sorted({*to_add, *changed})])
             vectors = embed_served(session=session, items=fresh, embedder=embedder, progress=progress,
                                    repair=StoredRepairs.load(session))  # fmt: skip
         removed = index.remove(np.array(to_remove, dtype=np.int64)) if to_remove else 0
@@ -171,12 +171,6 @@ def _changed_since(session: Session, watermark: datetime | None, position: dict[
     since = watermark - WATERMARK_OVERLAP
     ids = session.scalars(select(Item.id).where(Item.updated_at >= since)).all()
     return [int(i) for i in ids if int(i) in position and int(i) in indexed]
-
-
-def _subset(items: ServedItems, rows: list[int]) -> ServedItems:
-    return ServedItems(ids=items.ids[rows] if rows else np.empty(0, np.int64),
-                       categories=[items.categories[r] for r in rows],
-                       image_shas=[items.image_shas[r] for r in rows])  # fmt: skip
 
 
 def _publish(db: Database, root: Path, name: str, index: CatalogueIndex, embedder: ImageEmbedder,

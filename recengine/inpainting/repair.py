@@ -163,12 +163,13 @@ class StoredRepairs:
     @classmethod
     def load(cls, session: Session) -> StoredRepairs | None:
         """The items whose kept mask applies to their current photo; None when there are none."""
-        applies = select(ItemMask.item_id, ItemMask.model_version_id, ItemMask.updated_at).join(
-            Item, (Item.id == ItemMask.item_id) & (Item.image_sha256 == ItemMask.image_sha256)
-        )
-        stamps = {int(i): f"{m}@{u.isoformat()}" for i, m, u in session.execute(applies).all()}
-        stale = session.scalar(select(func.count()).select_from(ItemMask).join(Item, Item.id == ItemMask.item_id)
-                               .where(Item.image_sha256.is_distinct_from(ItemMask.image_sha256)))  # fmt: skip
+        rows = session.execute(
+            select(ItemMask.item_id, ItemMask.model_version_id, ItemMask.updated_at,
+                   Item.image_sha256 == ItemMask.image_sha256)
+            .join(Item, Item.id == ItemMask.item_id)
+        ).all()  # fmt: skip
+        stamps = {int(i): f"{m}@{u.isoformat()}" for i, m, u, applies in rows if applies}
+        stale = len(rows) - len(stamps)
         if stale:
             _log.warning("%d kept masks were drawn on an earlier photo of their item and are not applied "
                          "(`recengine catalogue masks list`)", stale)  # fmt: skip

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from recengine.compatibility.scoring import embed_images
-from recengine.embedding.catalogue import CHUNK, ServedItems, load_prepared, served_items
+from recengine.embedding.catalogue import ServedItems, embed_served, prepared_chunks, served_items
 from recengine.embedding.embedder import ImageEmbedder
 from recengine.inpainting.repair import StoredRepairs
 from recengine.nets.designer import Designer
@@ -60,31 +60,13 @@ def latents_key(sha256: str, items: ServedItems, embedder_version: str = "",
     return f"{sha256[:16]}-{digest.hexdigest()[:16]}"
 
 
-def _pixels(session: Session, shas: Sequence[str], size: int, ids: NDArray[np.int64] | None,
-            repairs: StoredRepairs | None, start: int) -> NDArray[np.uint8]:  # fmt: skip
-    pixels = load_prepared(session, shas[start : start + CHUNK], size)
-    if repairs is None or ids is None:
-        return pixels
-    return repairs(session, ids[start : start + CHUNK], pixels)
-
-
 def encode_items(*, session: Session, designer: Designer, shas: Sequence[str], ids: NDArray[np.int64] | None = None,
                  repairs: StoredRepairs | None = None) -> torch.Tensor:  # fmt: skip
     """(N, z_dim) F(x) of these images (of items ``ids``, masked ones repaired by ``repairs``), decoded chunk by
     chunk so memory stays bounded."""
-    size = designer.config.image_size
-    parts = [embed_images(designer.compatibility, _pixels(session, shas, size, ids, repairs, s))
-             for s in range(0, len(shas), CHUNK)]  # fmt: skip
+    chunks = prepared_chunks(session, shas, designer.config.image_size, ids, repairs)
+    parts = [embed_images(designer.compatibility, pixels) for pixels in chunks]
     return torch.cat(parts) if parts else torch.empty(0, designer.config.compatibility.z_dim)
-
-
-def embed_items(*, session: Session, embedder: ImageEmbedder, shas: Sequence[str], ids: NDArray[np.int64] | None = None,
-                repairs: StoredRepairs | None = None) -> NDArray[np.float32]:  # fmt: skip
-    """(N, dim) retrieval vectors of these images (the index's embedder; ``ids`` and ``repairs`` as for
-    :func:`encode_items`), chunk by chunk."""
-    parts = [embedder.embed(_pixels(session, shas, embedder.image_size, ids, repairs, s))
-             for s in range(0, len(shas), CHUNK)]  # fmt: skip
-    return np.concatenate(parts) if parts else np.empty((0, embedder.dim), np.float32)
 
 
 def _reused(items: ServedItems, sources: Sequence[str],
@@ -105,13 +87,14 @@ def _compute(session: Session, designer: Designer, embedder: ImageEmbedder | Non
     if previous is not None and embedder is not None and previous.latents.vectors is None:
         rows, hit = np.full(len(items), -1, np.int64), np.zeros(len(items), dtype=bool)
     todo = np.flatnonzero(~hit)
-    shas, ids = [items.image_shas[r] for r in todo], items.ids[todo]
+    fresh = items.subset(todo)
     z = torch.empty(len(items), designer.config.compatibility.z_dim)
-    z[torch.as_tensor(todo)] = encode_items(session=session, designer=designer, shas=shas, ids=ids, repairs=repairs)
+    z[torch.as_tensor(todo)] = encode_items(session=session, designer=designer, shas=fresh.image_shas, ids=fresh.ids,
+                                            repairs=repairs)  # fmt: skip
     vectors = None
     if embedder is not None:
         vectors = np.empty((len(items), embedder.dim), np.float32)
-        vectors[todo] = embed_items(session=session, embedder=embedder, shas=shas, ids=ids, repairs=repairs)
+        vectors[todo] = embed_served(session=session, items=fresh, embedder=embedder, repair=repairs)
     if previous is not None and hit.any():
         z[torch.as_tensor(hit)] = previous.latents.z[torch.as_tensor(rows[hit])]
         if vectors is not None and previous.latents.vectors is not None:
