@@ -137,6 +137,9 @@ def test_serve_starts_without_a_model_and_says_so(shop: Shop, tmp_path: Path) ->
         with pytest.raises(urllib.error.HTTPError) as ready:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10)
         assert ready.value.code == 503 and "no index published" in ready.value.read().decode()
+        with pytest.raises(urllib.error.HTTPError) as missing:  # uvicorn's own path decoding, not the test client's
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/items/no%2Fsuch%2541", timeout=10)
+        assert missing.value.code == 404 and "no catalogue item 'no/such%41'" in missing.value.read().decode()
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -433,3 +436,39 @@ def test_designs_expire_and_are_pruned(shop: Shop) -> None:  # noqa: F811
         new = save_designs(session=session, designs=np.zeros((1, 8, 8, 3), np.uint8), retention=retention)
         left = set(session.scalars(select(Design.id).where(Design.id.in_(old + new))))
     assert left == set(new)
+
+
+def test_ids_with_slashes_and_percent_signs_are_addressable(client: TestClient, keys: Keys,
+                                                            shop: Shop) -> None:  # noqa: F811  # fmt: skip
+    """Links encode a slash as %2F; servers decode it before routing, which used to leave such items unreachable."""
+    sku = "SKU/1042 50%41"  # a slash, and a percent sign followed by what looks like an escape
+    photo = flipped(client.get(f"/v1/items/{shop.top}/image").content)
+    created = _create(client, keys, json.dumps({"external_id": sku, "name": "slashed"}), photo)
+    assert created.status_code == 201, created.text
+    location = created.headers["location"]
+    assert location.endswith("/v1/items/SKU%2F1042%2050%2541")
+    _run_sync(shop, created.json()["index_job"]["id"])  # leaves no pending sync for the module's other tests
+    assert client.get(location).json()["external_id"] == sku
+    assert client.get(location.replace("%2F", "%2f")).json()["external_id"] == sku
+    assert client.get(created.json()["item"]["image_url"]).content == photo
+    assert_error(client.get("/v1/items/SKU/1042%2050%2541"), 404, "not_found")  # a real slash is a separator
+    patched = client.patch(location, json={"name": "renamed"}, headers=H(keys.admin))
+    assert patched.status_code == 200 and patched.json()["item"]["name"] == "renamed", patched.text
+    gone = client.delete(location, headers=H(keys.admin))
+    assert gone.status_code == 200 and gone.json()["item"]["external_id"] == sku, gone.text
+    _run_sync(shop, gone.json()["index_job"]["id"])
+
+    # An id ending in a sub-resource's name is the item, not the sub-resource of a shorter id.
+    look = _create(client, keys, '{"external_id": "look/image", "name": "x"}', None)
+    assert look.status_code == 201, look.text
+    _run_sync(shop, look.json()["index_job"]["id"])
+    assert client.get("/v1/items/look%2Fimage").json()["external_id"] == "look/image"
+    assert_error(client.get("/v1/items/look%2Fimage/image"), 404, "not_found")  # it has no photo
+
+    w = H(keys.writer)
+    body = {"interactions": [{"item": shop.top, "kind": "like"}]}
+    recorded = client.post("/v1/users/shop%2F7%20100%25/interactions", json=body, headers=w)
+    assert recorded.status_code == 201 and recorded.json()["user"] == "shop/7 100%", recorded.text
+    mine = client.get("/v1/users/shop%2F7%20100%25/preferences", headers=w)
+    assert mine.status_code == 200 and mine.json()["user"] == "shop/7 100%", mine.text
+    assert client.get("/v1/users", params={"q": "shop/7"}, headers=w).json()["total"] == 1

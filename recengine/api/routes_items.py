@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from recengine.api.auth import Admin, StateDep
 from recengine.api.errors import ApiError
 from recengine.api.links import item_image_url, item_out, item_url, job_ref, request_base
+from recengine.api.paths import ItemKey
 from recengine.api.schemas import (
     LIST_MAX,
     Categories,
@@ -107,7 +108,7 @@ def create(
 
 
 @router.patch("/v1/items/{item_id}", response_model=ItemChange)
-def patch(item_id: str, body: ItemPatch, request: Request, state: StateDep, _: Admin) -> ItemChange:
+def patch(item_id: ItemKey, body: ItemPatch, request: Request, state: StateDep, _: Admin) -> ItemChange:
     """Change some fields (those present in the body); concurrent changes apply one after the other."""
     with state.db.transaction() as session:
         item, changed = update_item(session=session, external_id=item_id, changes=body.model_dump(exclude_unset=True))
@@ -115,7 +116,7 @@ def patch(item_id: str, body: ItemPatch, request: Request, state: StateDep, _: A
 
 
 @router.delete("/v1/items/{item_id}", response_model=ItemChange)
-def deactivate(item_id: str, request: Request, state: StateDep, _: Admin) -> ItemChange:
+def deactivate(item_id: ItemKey, request: Request, state: StateDep, _: Admin) -> ItemChange:
     """Deactivate an item: it is no longer recommended once the index is synced, but stays for history
     (outfits and interactions refer to it); `PATCH {"is_active": true}` brings it back."""
     with state.db.transaction() as session:
@@ -156,7 +157,7 @@ def categories(state: StateDep) -> Categories:
 
 
 @router.get("/v1/items/{item_id}", response_model=ItemOut)
-def read(item_id: str, request: Request, state: StateDep) -> ItemOut:
+def read(item_id: ItemKey, request: Request, state: StateDep) -> ItemOut:
     """An item by external id, active or not (open: the catalogue is what a shop shows anyway)."""
     with state.db.sessions() as session:
         return item_out(request_base(request), get_item(session=session, external_id=item_id))
@@ -164,7 +165,7 @@ def read(item_id: str, request: Request, state: StateDep) -> ItemOut:
 
 @router.get("/v1/items/{item_id}/image", response_class=Response,
             responses={200: {"content": {"image/*": {}}}, 404: {"model": ErrorResponse}})  # fmt: skip
-def image(item_id: str, request: Request, state: StateDep) -> Response:
+def image(item_id: ItemKey, request: Request, state: StateDep) -> Response:
     """The item's photo as stored; the ETag is its sha256, so a client revalidates for free."""
     with state.db.sessions() as session:
         item = get_item(session=session, external_id=item_id)

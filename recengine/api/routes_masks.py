@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
 from recengine.api.auth import Admin, StateDep
+from recengine.api.paths import ItemKey
 from recengine.api.routes_items import queue_index_sync
 from recengine.api.schemas import ErrorResponse, ItemChange
 from recengine.api.uploads import read_image
@@ -21,7 +22,7 @@ router = APIRouter(tags=["items"], responses={
 
 @router.put("/v1/items/{item_id}/mask", response_model=ItemChange)
 def put_mask(
-    item_id: str,
+    item_id: ItemKey,
     request: Request,
     state: StateDep,
     _: Admin,
@@ -41,7 +42,7 @@ def put_mask(
 
 
 @router.delete("/v1/items/{item_id}/mask", response_model=ItemChange)
-def delete_mask(item_id: str, request: Request, state: StateDep, _: Admin) -> ItemChange:
+def delete_mask(item_id: ItemKey, request: Request, state: StateDep, _: Admin) -> ItemChange:
     """Stop repairing the item's photo (404 when it has no mask): the next sync embeds it as it is."""
     with state.db.transaction() as session:
         item = get_item(session=session, external_id=item_id)

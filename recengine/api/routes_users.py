@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from recengine.api.auth import StateDep, Writer
 from recengine.api.links import job_ref, job_url, request_base
+from recengine.api.paths import UserKey
 from recengine.api.routes_items import NO_NUL, OFFSET_MAX
 from recengine.api.schemas import (
     LIST_MAX,
@@ -56,7 +57,8 @@ def listing(
 
 
 @router.post("/v1/users/{user_id}/interactions", response_model=InteractionsResponse, status_code=201)
-def record_interactions(user_id: str, body: InteractionsRequest, state: StateDep, _: Writer) -> InteractionsResponse:
+def record_interactions(user_id: UserKey, body: InteractionsRequest, state: StateDep,
+                        _: Writer) -> InteractionsResponse:  # fmt: skip
     """Record views, likes and purchases of catalogue items (by external id). A user seen for the first time is
     created; all interactions are stored or none (an unknown item is a 404 naming it)."""
     with state.db.transaction() as session:
@@ -68,7 +70,7 @@ def record_interactions(user_id: str, body: InteractionsRequest, state: StateDep
 
 
 @router.post("/v1/users/{user_id}/preferences:fit", response_model=JobRef, status_code=202)
-def fit_preferences(user_id: str, request: Request, response: Response, state: StateDep, _: Writer,
+def fit_preferences(user_id: UserKey, request: Request, response: Response, state: StateDep, _: Writer,
                     body: FitRequest | None = None) -> JobRef:  # fmt: skip
     """Queue a job fitting the user's θu from their history; follow it at the `Location` it returns. By default
     θu is fitted against the served designer's model, the one recommendations condition on."""
@@ -85,7 +87,7 @@ def fit_preferences(user_id: str, request: Request, response: Response, state: S
 
 
 @router.get("/v1/users/{user_id}/preferences", response_model=PreferencesResponse)
-def preferences(user_id: str, state: StateDep, _: Writer) -> PreferencesResponse:
+def preferences(user_id: UserKey, state: StateDep, _: Writer) -> PreferencesResponse:
     """Every θu stored for the user; an empty list means recommendations use the population prior."""
     loaded = state.loaded
     with state.db.sessions() as session:
