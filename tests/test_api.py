@@ -472,3 +472,8 @@ def test_ids_with_slashes_and_percent_signs_are_addressable(client: TestClient, 
     mine = client.get("/v1/users/shop%2F7%20100%25/preferences", headers=w)
     assert mine.status_code == 200 and mine.json()["user"] == "shop/7 100%", mine.text
     assert client.get("/v1/users", params={"q": "shop/7"}, headers=w).json()["total"] == 1
+    # PostgreSQL text cannot hold NUL: such an id is a 422 naming the parameter, not a database error (a 500).
+    for response in (client.get("/v1/items/a%00b"), client.get("/v1/items/a%00b/image"),
+                     client.post("/v1/users/a%00b/interactions", json=body, headers=w),
+                     client.get("/v1/users/a%00b/preferences", headers=w)):  # fmt: skip
+        assert_error(response, 422, "validation_error")

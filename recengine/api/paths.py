@@ -56,17 +56,19 @@ class EncodedSlashes:
         await self.app(scope, receive, send)
 
 
+#: PostgreSQL text cannot hold NUL, so such an id is a 422 here rather than a database error.
+_ID = Path(pattern=r"^[^\x00]*$", description="The external id, URL-encoded (`SKU%2F1042` for `SKU/1042`).")
+
+
 def _decoded(request: Request, value: str) -> str:
     return unquote(value) if request.scope.get(REROUTED) else value
 
 
-def _item_key(request: Request,
-              item_id: Annotated[str, Path(description="The item's external id (URL-encoded).")]) -> str:  # fmt: skip
+def _item_key(request: Request, item_id: Annotated[str, _ID]) -> str:
     return _decoded(request, item_id)
 
 
-def _user_key(request: Request,
-              user_id: Annotated[str, Path(description="The user's external id (URL-encoded).")]) -> str:  # fmt: skip
+def _user_key(request: Request, user_id: Annotated[str, _ID]) -> str:
     return _decoded(request, user_id)
 
 
