@@ -26,6 +26,7 @@ from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from recengine.cli import app as cli_app
+from recengine.errors import NotFoundError
 from recengine.store.designs import save_designs
 from recengine.store.models import Design, Interaction, Item, Job, ModelVersion, User
 from tests.api_support import (
@@ -350,8 +351,13 @@ def test_interactions_preferences_and_fit_jobs(client: TestClient, keys: Keys, s
         served = session.scalars(select(ModelVersion.id).where(ModelVersion.name == "tiny-full")).one()
     assert job.json()["params"] == {"user_id": user.id, "model_version_id": served}
     assert_error(client.post("/v1/users/nobody/preferences:fit", headers=w), 404, "not_found")
-    assert_error(client.post("/v1/users/newbie/preferences:fit", json={"model_version_id": 10**9}, headers=w), 404,
-                 "not_found")  # fmt: skip
+    for absent in (10**9, 10**20, -5):  # beyond BIGINT too: "not found", not a database error
+        assert_error(client.post("/v1/users/newbie/preferences:fit", json={"model_version_id": absent}, headers=w),
+                     404, "not_found")  # fmt: skip
+    env = {"RECENGINE_DATABASE_URL": str(shop.settings.database_url), "COLUMNS": "200"}
+    for args in (["jobs", "show", str(10**20)], ["users", "fit", "newbie", "--model-version", str(10**20)]):
+        answer = CliRunner().invoke(cli_app, args, env=env)  # `main` prints a NotFoundError as one line
+        assert isinstance(answer.exception, NotFoundError), answer.exception
 
 
 # --- items ----------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from recengine.api.schemas import (
 )
 from recengine.errors import NotFoundError
 from recengine.store.items import item_ids
-from recengine.store.models import ModelVersion
+from recengine.store.models import ModelVersion, get_row
 from recengine.store.users import (
     NewInteraction,
     add_interactions,
@@ -79,7 +79,7 @@ def fit_preferences(user_id: UserKey, request: Request, response: Response, stat
         model_version_id = state.serving_model_version_id()
     with state.db.sessions() as session:
         user = find_user(session=session, user=user_id)
-        if model_version_id is not None and session.get(ModelVersion, model_version_id) is None:
+        if model_version_id is not None and get_row(session, ModelVersion, model_version_id) is None:
             raise NotFoundError(f"no model version {model_version_id}")
     job, _new = state.submit("fit_preferences", {"user_id": user.id, "model_version_id": model_version_id})
     response.headers["Location"] = job_url(request_base(request), job.id)

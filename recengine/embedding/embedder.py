@@ -29,7 +29,7 @@ from recengine.errors import InvalidInputError, NotFoundError
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
 from recengine.nets.embedder import EmbedderConfig, EmbedderNet
 from recengine.nets.folding import inference_copy
-from recengine.store.models import ModelVersion
+from recengine.store.models import ModelVersion, get_row
 from recengine.training.checkpoints import file_sha256, load_checkpoint
 
 FloatArray = NDArray[np.float32]
@@ -211,7 +211,7 @@ def load_embedder(*, session: Session, model_version_id: int | None = None) -> E
     if model_version_id is None:
         version: ModelVersion | None = default_model_version(session=session)
     else:
-        version = session.get(ModelVersion, model_version_id)
+        version = get_row(session, ModelVersion, model_version_id)
     missing = f"no compatibility model version {model_version_id} with a checkpoint to embed with"
     return _registered(EncoderEmbedder, version, missing)
 
@@ -228,7 +228,7 @@ def load_catalogue_embedder(*, session: Session, model_version_id: int | None = 
         missing = ("no catalogue embedder registered: `recengine models register checkpoints/embedder-catalogue.pt` "
                    "or `recengine train embedder`")  # fmt: skip
     else:
-        version = session.get(ModelVersion, model_version_id)
+        version = get_row(session, ModelVersion, model_version_id)
         missing = f"no embedder model version {model_version_id} with a checkpoint"
     return _registered(CatalogueEmbedder, version, missing)
 

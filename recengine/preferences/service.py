@@ -25,7 +25,16 @@ from recengine.errors import InvalidInputError, NotFoundError
 from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
 from recengine.preferences.theta import DEFAULT_FIT, FitConfig, FitResult, Progress, fit_theta
-from recengine.store.models import Interaction, ModelVersion, Outfit, OutfitItem, SplitAssignment, User, UserPreference
+from recengine.store.models import (
+    Interaction,
+    ModelVersion,
+    Outfit,
+    OutfitItem,
+    SplitAssignment,
+    User,
+    UserPreference,
+    get_row,
+)
 from recengine.store.users import lookup_user
 from recengine.training.checkpoints import load_checkpoint
 from recengine.training.compatibility_recipe import NegativeMix
@@ -67,7 +76,7 @@ class ModelContext:
 
 
 def load_model_context(*, session: Session, model_version_id: int, cache_dir: Path) -> ModelContext:
-    version = session.get(ModelVersion, model_version_id)
+    version = get_row(session, ModelVersion, model_version_id)
     if version is None or version.family not in FITTABLE or not version.checkpoint_path:
         raise NotFoundError(f"no compatibility or designer model version {model_version_id} with a checkpoint")
     return _context(session, version.id, Path(version.checkpoint_path), str(version.checkpoint_sha256),
@@ -180,7 +189,7 @@ def fit_examples(ctx: ModelContext, queries: IntArray, complements: IntArray, *,
 
 def fit_user(*, session: Session, ctx: ModelContext, user_id: int, config: FitConfig = DEFAULT_FIT,
              progress: Progress | None = None) -> FitResult:  # fmt: skip
-    if session.get(User, user_id) is None:
+    if get_row(session, User, user_id) is None:
         raise NotFoundError(f"no user with id {user_id}")
     queries, complements = user_examples(session=session, ctx=ctx, user_id=user_id,
                                          rng=np.random.default_rng([config.seed, user_id]))  # fmt: skip
@@ -226,7 +235,7 @@ _CONTEXTS: dict[tuple[str, int, str], ModelContext] = {}
 
 def cached_model_context(*, session: Session, model_version_id: int, cache_dir: Path) -> ModelContext:
     """:func:`load_model_context`, kept per process (a worker fits many users with the same model)."""
-    version = session.get(ModelVersion, model_version_id)
+    version = get_row(session, ModelVersion, model_version_id)
     key = (str(session.get_bind().engine.url), model_version_id, str(version.checkpoint_sha256 if version else ""))
     if key not in _CONTEXTS:
         _CONTEXTS.clear()  # one model at a time: contexts hold the whole catalogue's embeddings

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from recengine.errors import InvalidInputError, NotFoundError, RecengineError
-from recengine.store.models import Job
+from recengine.store.models import Job, get_row
 
 #: Status a job may be started from; ``running`` too, because a redelivered task finds its job still marked
 #: running after the worker that ran it died.
@@ -77,7 +77,7 @@ def create_job(*, session: Session, kind: str, params: dict[str, Any], task_id: 
 
 def get_job(*, session: Session, job_id: int) -> Job:
     """The job with this id; :class:`NotFoundError` when there is none."""
-    job = session.get(Job, job_id)
+    job = get_row(session, Job, job_id)
     if job is None:
         raise NotFoundError(f"job {job_id} does not exist")
     return job

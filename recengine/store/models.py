@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import (
     REAL,
@@ -25,7 +25,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -55,6 +55,16 @@ def row_id(value: str | int) -> int | None:
             return None
         value = int(value)
     return value if 1 <= value <= MAX_ROW_ID else None
+
+
+_Row = TypeVar("_Row")
+
+
+def get_row(session: Session, model: type[_Row], value: int) -> _Row | None:
+    """``session.get`` for an id that came from outside: None, not a database error, when it cannot be one
+    (PostgreSQL rejects an integer beyond BIGINT instead of finding nothing)."""
+    number = row_id(value)
+    return None if number is None else session.get(model, number)
 
 
 def _now() -> Mapped[datetime]:
