@@ -109,7 +109,7 @@ def test_the_worker_opens_the_recommender_once(shop: Shop, worker: WorkerHandle)
 def test_invalid_params_fail_the_job_naming_the_field(shop: Shop, worker: WorkerHandle) -> None:  # noqa: F811
     missing = _run(worker, "recommend", {"item": shop.top, "k": 3})
     assert missing.status == "failed" and "InvalidInputError" in str(missing.error)
-    assert "recommend job params are invalid: category: Field required" in str(missing.error)
+    assert "invalid recommend job params: category: Field required" in str(missing.error)
     typo = _run(worker, "recommend", {"item": shop.top, "catgory": "bottom", "category": "bottom"})
     assert typo.status == "failed" and "catgory: Extra inputs are not permitted" in str(typo.error)
     batch = _run(worker, "recommend_batch", {"requests": [{"item": shop.top, **SMALL}, {**SMALL, "item": shop.top,

@@ -56,7 +56,7 @@ def parse_body(model: type[Body], data: Any, *, what: str) -> Body:
         named = [f"{'.'.join(str(part) for part in e['loc']) or '(the whole body)'}: {e['msg']}"
                  for e in errors[:MAX_NAMED_ERRORS]]  # fmt: skip
         more = f"; and {len(errors) - MAX_NAMED_ERRORS} more" if len(errors) > MAX_NAMED_ERRORS else ""
-        raise InvalidInputError(f"{what} are invalid: {'; '.join(named)}{more}") from exc
+        raise InvalidInputError(f"invalid {what}: {'; '.join(named)}{more}") from exc
 
 
 def error_detail(exc: ApiError | RecengineError) -> tuple[int, ErrorDetail]:
