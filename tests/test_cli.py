@@ -154,11 +154,14 @@ def test_data_and_evaluate_commands_end_to_end(user_env: dict[str, str]) -> None
     assert _recengine("db", "upgrade", env=user_env).returncode == 0
     imported = _recengine("import", "myntra", str(catalogue), "--limit", "6000", env=user_env)
     assert imported.returncode == 0, imported.stderr
-    sim = _recengine("data", "simulate-users", "--users", "12", "--train-outfits", "20", "--test-outfits", "5",
-                     "--newcomers", "2", env=user_env)  # fmt: skip
+    too_many = _recengine("data", "simulate-users", "--users", "12", "--newcomers", "12", env=user_env)
+    assert too_many.returncode == 2 and "--newcomers" in too_many.stderr, too_many.stderr
+    # --newcomers defaults to one user in eight (the seed's 100 of 800), so a small --users works alone.
+    sim = _recengine("data", "simulate-users", "--users", "16", "--train-outfits", "20", "--test-outfits", "5",
+                     env=user_env)  # fmt: skip
     assert sim.returncode == 0, sim.stderr
-    assert "300" in sim.stdout  # 12 users x 25 outfits
-    again = _recengine("data", "simulate-users", "--users", "12", "--newcomers", "2", env=user_env)
+    assert "400" in sim.stdout  # 16 users x 25 outfits
+    again = _recengine("data", "simulate-users", "--users", "16", env=user_env)
     assert again.returncode == 2 and "exists" in again.stderr and "replace" in again.stderr
     stylist = _recengine("data", "build-outfits", "--outfits", "50", env=user_env)
     assert stylist.returncode == 0 and "50" in stylist.stdout

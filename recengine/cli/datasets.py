@@ -63,12 +63,21 @@ def simulate(
     users: Annotated[int, typer.Option(help="Number of users.")] = 800,
     train_outfits: Annotated[int, typer.Option(help="Training outfits per user (validation included).")] = 220,
     test_outfits: Annotated[int, typer.Option(help="Test outfits per user.")] = 40,
-    newcomers: Annotated[int, typer.Option(help="Users held out as newcomers (seed Table 3).")] = 100,
+    newcomers: Annotated[
+        int | None,
+        typer.Option(
+            help="Users held out as newcomers (seed Table 3); default one in eight, 100 of 800 as in the seed."
+        ),
+    ] = None,
     polyvore: Polyvore = None,
     seed: Seed = 0,
     replace: Replace = False,
 ) -> None:
     """Users with a latent taste who compose outfits from the catalogue; stored with interactions and splits."""
+    newcomers = users // 8 if newcomers is None else newcomers
+    if users >= 1 and not 0 <= newcomers < users:
+        raise typer.BadParameter(f"must be at least 0 and fewer than --users ({users}), got {newcomers}",
+                                 param_hint="--newcomers")  # fmt: skip
     params = SimulationParams(seed=seed, users=users, train_outfits=train_outfits, test_outfits=test_outfits,
                               newcomer_users=newcomers)  # fmt: skip
     templates = load_templates(polyvore)
