@@ -13,14 +13,23 @@ from sqlalchemy import Engine
 from recengine.errors import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: The migration scripts as installed: ``recengine/_migrations`` links to the checkout's top-level ``migrations/``,
+#: and a wheel carries them there as package data, so an installed recengine migrates without a checkout.
+PACKAGED_MIGRATIONS = Path(__file__).resolve().parents[1] / "_migrations"
 
 
 def alembic_config() -> Config:
-    """Alembic config of this checkout (migrations/ sits beside the package in a source install)."""
+    """Alembic config: the checkout's ``alembic.ini`` when there is one, else the scripts packaged with recengine."""
     ini = PROJECT_ROOT / "alembic.ini"
-    if not ini.exists():
-        raise ConfigurationError(f"alembic.ini not found at {ini}: install recengine from a source checkout")
-    cfg = Config(str(ini))
+    if ini.exists():
+        cfg = Config(str(ini))
+    elif (PACKAGED_MIGRATIONS / "env.py").exists():
+        cfg = Config()
+        cfg.set_main_option("script_location", str(PACKAGED_MIGRATIONS))
+        cfg.set_main_option("path_separator", "os")
+    else:
+        raise ConfigurationError(f"recengine's migrations are missing: neither {ini} nor {PACKAGED_MIGRATIONS} exists "
+                                 "(a broken install: reinstall recengine)")  # fmt: skip
     cfg.attributes["configure_logger"] = False
     return cfg
 
