@@ -93,6 +93,12 @@ def test_cli_inpaints_a_real_photo(checkpoint: Path, photo: bytes, tmp_path: Pat
     (tmp_path / "bad.png").write_bytes(_hole_file(h, w + 3))
     bad = CliRunner().invoke(app, [*args[:3], str(tmp_path / "bad.png"), *args[4:]])
     assert bad.exit_code != 0 and "the image is" in str(bad.exception)
+    assert f"mask {tmp_path / 'bad.png'} is" in str(bad.exception)  # which file is wrong
+    (tmp_path / "notes.txt").write_text("not a photo")
+    unreadable = CliRunner().invoke(app, ["inpaint", str(tmp_path / "notes.txt"), *args[2:]])
+    message = str(unreadable.exception)
+    assert unreadable.exit_code != 0 and message.startswith(f"{tmp_path / 'notes.txt'} is not a readable image")
+    assert "JPEG, PNG" in message and "BytesIO" not in message  # not PIL's words about its buffer
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,8 @@ def inpaint(
     for path, what in ((image, "image"), (mask, "mask")):
         if not path.is_file():
             raise NotFoundError(f"{what} file {path} does not exist")
-    pixels = decode_photo(image.read_bytes())
-    holes = read_mask(mask.read_bytes(), (pixels.shape[0], pixels.shape[1]))
+    pixels = decode_photo(image.read_bytes(), what=str(image))
+    holes = read_mask(mask.read_bytes(), (pixels.shape[0], pixels.shape[1]), what=f"mask {mask}")
     if checkpoint is not None:
         inpainter = Inpainter.from_checkpoint(checkpoint)
     else:

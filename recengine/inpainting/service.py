@@ -22,22 +22,23 @@ from sqlalchemy.orm import Session
 from recengine.errors import InvalidInputError, NotFoundError
 from recengine.inpainting.masks import validate_mask
 from recengine.nets.inpainting import InpaintingModel
+from recengine.store.images import decode_problem
 from recengine.store.models import ModelVersion
 
 #: Model version family of the inpainting models (DPConv and the PConv baseline).
 FAMILY = "inpainting"
 
 
-def decode_photo(data: bytes) -> npt.NDArray[np.uint8]:
-    """(H, W, 3) uint8 RGB of an encoded photo; :class:`InvalidInputError` if it is not one."""
+def decode_photo(data: bytes, *, what: str = "image") -> npt.NDArray[np.uint8]:
+    """(H, W, 3) uint8 RGB of an encoded photo; :class:`InvalidInputError` naming ``what`` if it is not one."""
     try:
         with PILImage.open(io.BytesIO(data)) as img:
             return np.asarray(img.convert("RGB"), dtype=np.uint8)
     except (OSError, ValueError, PILImage.DecompressionBombError) as exc:
-        raise InvalidInputError(f"not a readable image: {exc}") from exc
+        raise InvalidInputError(f"{what} is not a readable image ({decode_problem(exc)})") from exc
 
 
-def read_mask(data: bytes, size: tuple[int, int]) -> npt.NDArray[np.uint8]:
+def read_mask(data: bytes, size: tuple[int, int], *, what: str = "mask") -> npt.NDArray[np.uint8]:
     """A mask file (white = hole, black = keep; the convention of inpainting tools) as (H, W) uint8, 1 = valid.
 
     Strict on purpose: a mask drawn for another image size, or a greyscale one, is refused with a message rather
@@ -51,12 +52,12 @@ def read_mask(data: bytes, size: tuple[int, int]) -> npt.NDArray[np.uint8]:
         with PILImage.open(io.BytesIO(data)) as img:
             grey = np.asarray(img.convert("L"), dtype=np.uint8)
     except (OSError, ValueError, PILImage.DecompressionBombError) as exc:
-        raise InvalidInputError(f"mask is not a readable image: {exc}") from exc
+        raise InvalidInputError(f"{what} is not a readable image ({decode_problem(exc)})") from exc
     if grey.shape != tuple(size):
-        raise InvalidInputError(f"mask is {grey.shape[1]}×{grey.shape[0]} (W×H), the image is {size[1]}×{size[0]}")
+        raise InvalidInputError(f"{what} is {grey.shape[1]}×{grey.shape[0]} (W×H), the image is {size[1]}×{size[0]}")
     values = np.unique(grey)
     if not np.isin(values, (0, 255)).all():
-        raise InvalidInputError(f"mask must be black (keep) and white (hole) only; it has {len(values)} grey levels "
+        raise InvalidInputError(f"{what} must be black (keep) and white (hole) only; it has {len(values)} grey levels "
                                 "(threshold it first)")  # fmt: skip
     return validate_mask((grey == 0).astype(np.uint8), size)
 

@@ -60,8 +60,15 @@ def inspect_image(data: bytes, *, what: str = "image", max_pixels: int = MAX_PIX
     except PILImage.DecompressionBombError as exc:
         raise TooManyPixelsError(f"{what}: {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise InvalidInputError(f"{what}: not a readable image ({exc})") from exc
+        raise InvalidInputError(f"{what}: not a readable image ({decode_problem(exc)})") from exc
     return ImageInfo(hashlib.sha256(data).hexdigest(), fmt, width, height, len(data))
+
+
+def decode_problem(exc: Exception) -> str:
+    """Why PIL could not read an image, for a message (its own text names an internal buffer object)."""
+    if isinstance(exc, UnidentifiedImageError):
+        return "not a format recengine reads: JPEG, PNG, WebP, GIF, BMP or TIFF"
+    return str(exc)
 
 
 def load_image(session: Session, sha256: str) -> bytes:
