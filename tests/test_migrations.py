@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect, text
 
+from recengine.errors import InvalidInputError
 from recengine.store.database import make_engine
 from recengine.store.migrate import check, current_revision, downgrade, head_revision, upgrade
 from recengine.store.models import Base
@@ -20,6 +21,10 @@ def test_upgrade_and_downgrade_from_empty(create_database) -> None:
         assert set(inspect(eng).get_table_names()) == {"alembic_version"}
         upgrade(eng)  # and up again: downgrades leave nothing behind that blocks a re-run
         assert current_revision(eng) == head_revision()
+        for migrate, target in ((downgrade, "zzz"), (upgrade, "zzz"), (downgrade, "+1")):
+            with pytest.raises(InvalidInputError, match="schema to"):  # named, not an Alembic traceback
+                migrate(eng, target)
+            assert current_revision(eng) == head_revision()  # and nothing changed
     finally:
         eng.dispose()
 

@@ -25,8 +25,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in ("recengine", "workers", "migrations"):
         shutil.copytree(ROOT / name, src / name, symlinks=True, ignore=ignore)
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(tmp / "dist"), str(src)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp / "dist"),
+               str(src)]  # fmt: skip
+    build = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stdout + build.stderr
     site = tmp / "site"
     with zipfile.ZipFile(next((tmp / "dist").glob("recengine-*.whl"))) as wheel:

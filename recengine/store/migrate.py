@@ -8,9 +8,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine
 
-from recengine.errors import ConfigurationError
+from recengine.errors import ConfigurationError, InvalidInputError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: The migration scripts as installed: ``recengine/_migrations`` links to the checkout's top-level ``migrations/``,
@@ -40,12 +41,20 @@ def _with_connection(cfg: Config, engine: Engine, fn: str, *args: object) -> Non
         getattr(command, fn)(cfg, *args)
 
 
+def _migrate(engine: Engine, direction: str, revision: str) -> None:
+    try:
+        _with_connection(alembic_config(), engine, direction, revision)
+    except CommandError as exc:  # a revision that does not exist, or lies the other way: nothing was changed
+        hint = f"head is {head_revision()}; `recengine db status` shows the current one"
+        raise InvalidInputError(f"cannot {direction} the schema to {revision!r}: {exc} ({hint})") from exc
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    _with_connection(alembic_config(), engine, "upgrade", revision)
+    _migrate(engine, "upgrade", revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    _with_connection(alembic_config(), engine, "downgrade", revision)
+    _migrate(engine, "downgrade", revision)
 
 
 def check(engine: Engine) -> None:
