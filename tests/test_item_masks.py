@@ -300,3 +300,23 @@ def test_the_recommender_sees_a_masked_photo_as_the_index_does(shop: Shop, regis
         with shop.db.transaction() as session:
             remove_masks(session=session, external_ids=[shop.top])
         sync_index(db=shop.db, root=shop.settings.indexes_dir, embedder=EMBEDDER)
+
+
+def test_mask_file_names_are_url_decoded_ids(shop: Shop, registered: str, photos: list[Photo],  # noqa: F811
+                                             folder: Path) -> None:  # fmt: skip
+    """A file name cannot hold a slash; SKU%2F7.png names SKU/7, as the API's links do."""
+    sku = "SKU/7 50%"
+    with shop.db.transaction() as session:
+        session.execute(update(Item).where(Item.id == photos[1].item_id).values(external_id=sku))
+    try:
+        (folder / "SKU%2F7 50%25.png").write_bytes(_hole_file(photos[1].height, photos[1].width))
+        with shop.db.transaction() as session:
+            assert store_masks(session=session, directory=folder, model=registered) == 1
+        with shop.db.sessions() as session:
+            assert [m.external_id for m in list_masks(session=session)] == [sku]
+        (folder / "SKU%2f7 50%25.png").write_bytes(b"")  # the same id spelt twice: named, nothing kept
+        with shop.db.transaction() as session, pytest.raises(InvalidInputError, match="are both the mask of"):
+            store_masks(session=session, directory=folder, model=registered)
+    finally:
+        with shop.db.transaction() as session:
+            session.execute(update(Item).where(Item.id == photos[1].item_id).values(external_id=photos[1].external_id))

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import numpy.typing as npt
@@ -52,7 +53,8 @@ def _some(names: list[str]) -> str:
 
 def store_masks(*, session: Session, directory: Path, model: str | None = None) -> int:
     """Keep the masks ``<external_id>.png`` of ``directory``: :func:`keep_masks` of the folder's files, each
-    error naming its file.
+    error naming its file. File names are URL-decoded: ``SKU%2F1042.png`` is the mask of ``SKU/1042`` (and a
+    ``%`` in an id is ``%25``).
 
     Raises:
         NotFoundError: No such folder (or as :func:`keep_masks`).
@@ -62,7 +64,13 @@ def store_masks(*, session: Session, directory: Path, model: str | None = None) 
         raise InvalidInputError(f"{directory} is a file: give the folder that holds the <external_id>.png masks")
     if not directory.is_dir():
         raise NotFoundError(f"mask folder {directory} does not exist")
-    files = {p.stem: p for p in sorted(directory.glob("*.png"))}
+    files: dict[str, Path] = {}
+    for path in sorted(directory.glob("*.png")):
+        # Names are ids URL-encoded where a file name cannot hold them (SKU%2F1042.png is SKU/1042), as in links.
+        external_id = unquote(path.stem)
+        if external_id in files:
+            raise InvalidInputError(f"{files[external_id].name} and {path.name} are both the mask of {external_id!r}")
+        files[external_id] = path
     if not files:
         raise InvalidInputError(f"mask folder {directory} holds no <external_id>.png file")
     return keep_masks(session=session, masks={e: p.read_bytes() for e, p in files.items()}, model=model,
