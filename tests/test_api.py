@@ -106,6 +106,15 @@ def test_readyz_says_what_is_missing_and_requests_get_503(shop: Shop, keys: Keys
 def test_metrics_time_routes_and_count_items_and_jobs(client: TestClient, keys: Keys, shop: Shop) -> None:  # noqa: F811
     _ask(client, keys.writer, item=shop.top, category="bottom", k=2, designs=1, seed=0)
     client.get("/v1/items/no-such-item")
+    count = 'recengine_http_request_duration_seconds_count{method="GET",route="/v1/items/{item_id}",status="404"} '
+
+    def not_found() -> float:
+        return float(next(line for line in client.get("/metrics").text.splitlines() if line.startswith(count))
+                     .split()[-1])  # fmt: skip
+
+    before = not_found()
+    client.get("/v1/items/no%2Fsuch%20item")  # an encoded id is routed on the raw path, and still labelled
+    assert not_found() == before + 1
     text = client.get("/metrics").text
     assert 'recengine_http_request_duration_seconds_bucket{le="0.005",method="POST",route="/v1/recommendations"' \
            ',status="200"}' in text  # fmt: skip
