@@ -359,6 +359,13 @@ def test_interactions_preferences_and_fit_jobs(client: TestClient, keys: Keys, s
     with shop.db.sessions() as session:  # by default θu is fitted for the model the served designer conditions on
         served = session.scalars(select(ModelVersion.id).where(ModelVersion.name == "tiny-full")).one()
     assert job.json()["params"] == {"user_id": user.id, "model_version_id": served}
+    cancel = f"/v1/jobs/{fit.json()['id']}:cancel"
+    assert_error(client.post(cancel, headers=w), 403, "forbidden")  # an admin's call
+    cancelled = client.post(cancel, headers=H(keys.admin))
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled", cancelled.text
+    assert client.get(fit.headers["location"], headers=w).json()["status"] == "cancelled"
+    assert_error(client.post(cancel, headers=H(keys.admin)), 409, "conflict")
+    assert_error(client.post("/v1/jobs/999999999:cancel", headers=H(keys.admin)), 404, "not_found")
     assert_error(client.post("/v1/users/nobody/preferences:fit", headers=w), 404, "not_found")
     for absent in (10**9, 10**20, -5):  # beyond BIGINT too: "not found", not a database error
         assert_error(client.post("/v1/users/newbie/preferences:fit", json={"model_version_id": absent}, headers=w),

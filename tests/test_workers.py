@@ -25,10 +25,12 @@ from recengine.store.jobs import (
     JobAlreadyDone,
     JobReporter,
     JobStateError,
+    cancel_job,
     create_job,
     fail_job,
     finish_job,
     get_job,
+    list_jobs,
     report_progress,
     start_job,
 )
@@ -93,12 +95,34 @@ def test_transitions(session: Session) -> None:
     assert job.task_id == "t-retry" and job.result == {"ok": True}
 
 
-def test_cancelled_job_is_done(session: Session) -> None:
+def test_a_cancelled_job_never_starts_and_only_live_jobs_cancel(session: Session) -> None:
     job = create_job(session=session, kind="test", params={})
-    job.status = "cancelled"  # no cancel_job yet; the status exists in the schema
-    session.flush()
-    with pytest.raises(JobAlreadyDone):
+    cancelled = cancel_job(session=session, job_id=job.id)
+    assert (cancelled.status, cancelled.message) == ("cancelled", "cancelled") and cancelled.finished_at is not None
+    with pytest.raises(JobAlreadyDone):  # a task delivered later has nothing to do
         start_job(session=session, job_id=job.id, task_id=None)
+    with pytest.raises(JobStateError, match="is cancelled: cannot cancel"):
+        cancel_job(session=session, job_id=job.id)
+    done = create_job(session=session, kind="test", params={})
+    start_job(session=session, job_id=done.id, task_id=None)
+    finish_job(session=session, job_id=done.id, result={})
+    with pytest.raises(JobStateError, match="is succeeded: cannot cancel"):
+        cancel_job(session=session, job_id=done.id)
+    for absent in (10**12, 10**20):
+        with pytest.raises(NotFoundError):
+            cancel_job(session=session, job_id=absent)
+
+
+def test_jobs_are_listed_newest_first_by_status_and_kind(session: Session) -> None:
+    first = create_job(session=session, kind="listed-a", params={})
+    second = create_job(session=session, kind="listed-b", params={})
+    cancel_job(session=session, job_id=second.id)
+    assert [j.id for j in list_jobs(session=session, limit=2)] == [second.id, first.id]
+    assert [j.id for j in list_jobs(session=session, kind="listed-a")] == [first.id]
+    assert second.id in [j.id for j in list_jobs(session=session, status="cancelled")]
+    assert second.id not in [j.id for j in list_jobs(session=session, status="pending")]
+    with pytest.raises(InvalidInputError, match="unknown job status 'done'"):
+        list_jobs(session=session, status="done")
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), float("inf")])
@@ -204,6 +228,51 @@ def test_run_job_records_failure_and_reraises(db: Database) -> None:
     assert job.finished_at is not None
     assert run_job(job_id, "task-g", lambda ctx: {"ok": 1}, db=db) == {"ok": 1}  # a retry may succeed
     assert _read(db, job_id).status == "succeeded"
+
+
+def test_a_job_cancelled_while_it_runs_stops_at_its_next_report(db: Database) -> None:
+    job_id, steps = _new_job(db), []
+
+    def long_work(ctx: JobContext) -> dict[str, Any]:
+        for step in range(100):
+            steps.append(step)
+            ctx.progress(step, 100)
+            if step == 3:  # ops cancel it from another connection meanwhile
+                with db.transaction() as session:
+                    cancel_job(session=session, job_id=job_id)
+            time.sleep(0.02)
+        return {"finished": True}
+
+    assert run_job(job_id, "task-c", long_work, db=db) is None
+    job = _read(db, job_id)
+    # Reports are written at most every 0.2 s: the next written one, about ten steps later, stops it.
+    assert 4 <= len(steps) <= 40 and (job.status, job.result, job.error) == ("cancelled", None, None), steps
+    assert job.message is not None and job.message.startswith("cancelled while running")
+    ran = len(steps)
+    assert run_job(job_id, "task-d", long_work, db=db) is None and len(steps) == ran  # a redelivery does nothing
+
+    wrapped = _new_job(db)
+
+    def wrapping(ctx: JobContext) -> dict[str, Any]:  # work that turns any error into its own
+        with db.transaction() as session:
+            cancel_job(session=session, job_id=wrapped)
+        try:
+            ctx.progress(1, 2)
+        except Exception as exc:
+            raise RuntimeError("training interrupted") from exc
+        return {}
+
+    assert run_job(wrapped, None, wrapping, db=db) is None and _read(db, wrapped).status == "cancelled"
+
+    late = _new_job(db)
+
+    def past_its_last_report(ctx: JobContext) -> dict[str, Any]:
+        with db.transaction() as session:
+            cancel_job(session=session, job_id=late)
+        return {"done": True}
+
+    assert run_job(late, None, past_its_last_report, db=db) is None  # its result is not recorded
+    assert (_read(db, late).status, _read(db, late).result) == ("cancelled", None)
 
 
 def test_unserialisable_result_fails_the_job(db: Database) -> None:
@@ -341,6 +410,28 @@ def test_succeeded_job_is_not_run_twice(worker: WorkerHandle) -> None:
     )  # fmt: skip
     with worker.db.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Job).where(Job.task_id == job.task_id)) == 1
+
+
+def test_jobs_cli_lists_and_cancels_what_a_worker_runs(worker: WorkerHandle) -> None:
+    from typer.testing import CliRunner
+
+    from recengine.cli import app as cli_app
+
+    env = {"RECENGINE_DATABASE_URL": worker.db.url.render_as_string(hide_password=False), "COLUMNS": "200"}
+    job = submit_job(db=worker.db, kind="ping", params={"hold_s": 3}, task=worker.app)
+    deadline = time.monotonic() + 20
+    while worker.read_job(job.id).status != "running":
+        assert time.monotonic() < deadline, worker.log_tail()
+        time.sleep(0.05)
+    listed = CliRunner().invoke(cli_app, ["jobs", "list", "--status", "running"], env=env)
+    assert listed.exit_code == 0 and f"{job.id} " in listed.output and "ping" in listed.output, listed.output
+    cancelled = CliRunner().invoke(cli_app, ["jobs", "cancel", str(job.id)], env=env)
+    assert cancelled.exit_code == 0 and "cancelled while running" in cancelled.output, cancelled.output
+    assert AsyncResult(job.task_id, app=worker.app).get(timeout=30) is None  # the task stopped without a result
+    done = worker.read_job(job.id)
+    assert (done.status, done.result) == ("cancelled", None), worker.log_tail()
+    again = CliRunner().invoke(cli_app, ["jobs", "cancel", str(job.id)], env=env)
+    assert isinstance(again.exception, JobStateError)  # `main` prints it as one line
 
 
 def test_killed_worker_job_is_redelivered_and_finished(worker: WorkerHandle) -> None:

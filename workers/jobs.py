@@ -22,6 +22,7 @@ from recengine.errors import ConfigurationError, InvalidInputError
 from recengine.store.database import Database
 from recengine.store.jobs import (
     JobAlreadyDone,
+    JobCancelled,
     JobReporter,
     JobStateError,
     create_job,
@@ -79,7 +80,7 @@ def run_job(job_id: int, task_id: str | None, fn: JobFunction, *, db: Database) 
         db: The job's database.
 
     Returns:
-        The job's result; ``None`` for a job cancelled before it ran.
+        The job's result; ``None`` for a cancelled job (before it ran, or while it ran).
 
     Raises:
         Exception: Whatever ``fn`` raised, after the job was marked failed with its message, so that Celery
@@ -97,20 +98,28 @@ def run_job(job_id: int, task_id: str | None, fn: JobFunction, *, db: Database) 
         result = fn(context)
         with db.transaction() as session:
             finish_job(session=session, job_id=job_id, result=result)
+    except JobCancelled:
+        _log.info("job %s was cancelled while it ran: stopped", job_id)
+        return None
     except Exception as exc:  # BaseException (worker shutdown) is not a failure: the message is redelivered
-        _record_failure(db, job_id, exc)
+        if _record_failure(db, job_id, exc) == "cancelled":  # the work wrapped the cancellation in its own error
+            _log.info("job %s was cancelled while it ran: stopped (%s)", job_id, exc)
+            return None
         raise
     return result
 
 
-def _record_failure(db: Database, job_id: int, exc: Exception) -> None:
+def _record_failure(db: Database, job_id: int, exc: Exception) -> str | None:
+    """Mark the job failed; returns the status that forbade it, if one did (``cancelled``, say)."""
     try:
         with db.transaction() as session:
             fail_job(session=session, job_id=job_id, error=f"{type(exc).__name__}: {exc}")
-    except JobStateError as state:  # cancelled meanwhile, say: the row already tells the story
+    except JobStateError as state:  # the row already tells the story
         _log.warning("job %s raised after it became %s: %s", job_id, state.status, exc)
+        return state.status
     except Exception:  # the database itself is failing: log it, and let the task's own error go to Celery
         _log.exception("could not record the failure of job %s", job_id)
+    return None
 
 
 def enqueue(target: Celery | Task, job: Job) -> Any:

@@ -13,13 +13,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from recengine.api.auth import StateDep, Writer
+from recengine.api.auth import Admin, StateDep, Writer
 from recengine.api.errors import ApiError
 from recengine.api.metrics import CONTENT_TYPE, ApiMetrics
 from recengine.api.schemas import ErrorResponse, Health, JobOut, Readiness
 from recengine.api.state import ApiState
 from recengine.errors import RecengineError
-from recengine.store.jobs import get_job
+from recengine.store.jobs import cancel_job, get_job
 
 
 def build_router(metrics: ApiMetrics) -> APIRouter:
@@ -53,6 +53,16 @@ def build_router(metrics: ApiMetrics) -> APIRouter:
         """A background job's status, progress and result (or error)."""
         with state.db.sessions() as session:
             return JobOut.model_validate(get_job(session=session, job_id=job_id))
+
+    @router.post("/v1/jobs/{job_id}:cancel", response_model=JobOut, tags=["jobs"],
+                 responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse},
+                            404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})  # fmt: skip
+    def cancel(job_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The job's id.")], state: StateDep,
+               _: Admin) -> JobOut:  # fmt: skip
+        """Cancel a pending job (it never runs) or a running one (it stops at its next progress report); 409
+        when it already ended. An admin's call: any job, whoever queued it."""
+        with state.db.transaction() as session:
+            return JobOut.model_validate(cancel_job(session=session, job_id=job_id))
 
     return router
 

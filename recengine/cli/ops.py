@@ -7,9 +7,10 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from recengine.cli.common import console, open_db
-from recengine.store.jobs import get_job
+from recengine.store.jobs import cancel_job, get_job, list_jobs
 
 jobs_app = typer.Typer(help="Background jobs run by Celery workers.", no_args_is_help=True)
 
@@ -35,3 +36,32 @@ def show(job_id: Annotated[int, typer.Argument(help="Job id.")]) -> None:
             console.print(job.result)
         if job.error:
             console.print(f"[red]{job.error}[/red]")
+
+
+@jobs_app.command("list")
+def list_(
+    status: Annotated[str | None, typer.Option(help="Only jobs of this status (pending, running, failed, ...).")]
+    = None,
+    kind: Annotated[str | None, typer.Option(help="Only jobs of this kind (index_sync, fit_preferences, ...).")]
+    = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+) -> None:  # fmt: skip
+    """The newest jobs: kind, status, progress, and the error of a failed one."""
+    with open_db() as db, db.sessions() as session:
+        jobs = list_jobs(session=session, status=status, kind=kind, limit=limit)
+    table = Table(title=f"{len(jobs)} newest jobs" + (f" ({status})" if status else ""))
+    for col in ("id", "kind", "status", "progress", "created", "message / error"):
+        table.add_column(col)
+    for job in jobs:
+        note = job.error or job.message or ""
+        table.add_row(str(job.id), job.kind, job.status, f"{job.progress:.0%}",
+                      job.created_at.isoformat(timespec="seconds"), note[:120])  # fmt: skip
+    console.print(table)
+
+
+@jobs_app.command("cancel")
+def cancel(job_id: Annotated[int, typer.Argument(help="Job id.")]) -> None:
+    """Cancel a pending job (it never runs) or a running one (it stops at its next progress report)."""
+    with open_db() as db, db.transaction() as session:
+        job = cancel_job(session=session, job_id=job_id)
+    console.print(f"job {job.id} ({job.kind}): {job.message}")

@@ -8,11 +8,14 @@ Transitions::
 
     pending ─start─▶ running ─finish─▶ succeeded
        │               │  ▲
-       └─────fail──────┴──┼──▶ failed ─start (a retry)─▶ running
-                          └── start again (a redelivery after a lost worker)
+       ├─────fail──────┴──┼──▶ failed ─start (a retry)─▶ running
+       │               │  └── start again (a redelivery after a lost worker)
+       └────cancel─────┴─────▶ cancelled
 
 Starting a succeeded or cancelled job raises :class:`JobAlreadyDone`: Celery may deliver a task again after it
-ran (late acknowledgement, lost worker), and the task then has nothing to do.
+ran (late acknowledgement, lost worker), and the task then has nothing to do. A running job that is cancelled
+learns it at its next progress report or when it tries to finish (:class:`JobCancelled`): cancellation is
+cooperative, since killing a task mid-write is what the jobs' own transactions exist to avoid.
 """
 
 from __future__ import annotations
@@ -27,13 +30,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from recengine.errors import InvalidInputError, NotFoundError, RecengineError
-from recengine.store.models import Job, get_row
+from recengine.store.models import JOB_STATUSES, Job, get_row, row_id
 
 #: Status a job may be started from; ``running`` too, because a redelivered task finds its job still marked
 #: running after the worker that ran it died.
 _STARTABLE = frozenset({"pending", "running", "failed"})
 _DONE = frozenset({"succeeded", "cancelled"})
 _FAILABLE = frozenset({"pending", "running"})
+_CANCELLABLE = frozenset({"pending", "running"})
 
 
 class JobStateError(RecengineError):
@@ -43,6 +47,10 @@ class JobStateError(RecengineError):
         super().__init__(f"job {job_id} is {status}: cannot {action} it")
         self.job_id = job_id
         self.status = status
+
+
+class JobCancelled(JobStateError):
+    """The running job was cancelled: the task should stop and report nothing more."""
 
 
 class JobAlreadyDone(JobStateError):
@@ -104,8 +112,44 @@ def job_counts(*, session: Session) -> list[tuple[str, str, int]]:
     return [(kind, status, int(n)) for kind, status, n in session.execute(stmt).all()]
 
 
+def list_jobs(*, session: Session, status: str | None = None, kind: str | None = None, limit: int = 20) -> list[Job]:
+    """The newest jobs first, optionally of one status and kind: what ops look at first."""
+    if status is not None and status not in JOB_STATUSES:
+        raise InvalidInputError(f"unknown job status {status!r}; one of {', '.join(JOB_STATUSES)}")
+    if limit < 1:
+        raise InvalidInputError(f"limit must be at least 1, got {limit}")
+    stmt = select(Job).order_by(Job.id.desc()).limit(limit)
+    stmt = stmt.where(Job.status == status) if status is not None else stmt
+    stmt = stmt.where(Job.kind == kind) if kind is not None else stmt
+    return list(session.scalars(stmt))
+
+
+def cancel_job(*, session: Session, job_id: int) -> Job:
+    """Cancel a pending or running job.
+
+    A pending job never runs (its task, when delivered, finds it done). A running one stops at its next written
+    progress report (:class:`JobReporter` writes up to 5 a second; every long job reports per training step or
+    embedding chunk); what it had already
+    committed stays, as after any failure, and a job that was past its last report may still finish its work,
+    though its result is not recorded.
+
+    Raises:
+        NotFoundError: No such job.
+        JobStateError: The job already succeeded, failed or was cancelled.
+    """
+    job = _locked(session, job_id)
+    if job.status not in _CANCELLABLE:
+        raise JobStateError(job_id, job.status, "cancel")
+    job.status, job.finished_at = "cancelled", _now()
+    job.message = "cancelled" if job.started_at is None else f"cancelled while running ({job.message or 'started'})"
+    session.flush()
+    return job
+
+
 def _locked(session: Session, job_id: int) -> Job:
     # Row lock: two deliveries of one task (or a task and a canceller) change the row one after the other.
+    if row_id(job_id) is None:
+        raise NotFoundError(f"job {job_id} does not exist")
     stmt = select(Job).where(Job.id == job_id).with_for_update().execution_options(populate_existing=True)
     job = session.scalars(stmt).one_or_none()
     if job is None:
@@ -149,6 +193,8 @@ def report_progress(*, session: Session, job_id: int, progress: float | None, me
     if progress is not None and not (math.isfinite(progress) and 0.0 <= progress <= 1.0):
         raise InvalidInputError(f"job progress must be in [0, 1], got {progress}")
     job = _locked(session, job_id)
+    if job.status == "cancelled":
+        raise JobCancelled(job_id, job.status, "report progress of")
     if job.status != "running":
         raise JobStateError(job_id, job.status, "report progress of")
     if progress is not None:
@@ -161,6 +207,8 @@ def report_progress(*, session: Session, job_id: int, progress: float | None, me
 def finish_job(*, session: Session, job_id: int, result: dict[str, Any]) -> Job:
     """Mark a running job succeeded with its JSON result; progress becomes 1."""
     job = _locked(session, job_id)
+    if job.status == "cancelled":
+        raise JobCancelled(job_id, job.status, "finish")
     if job.status != "running":
         raise JobStateError(job_id, job.status, "finish")
     job.status, job.progress, job.result, job.finished_at = "succeeded", 1.0, dict(result), _now()
