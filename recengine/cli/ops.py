@@ -49,7 +49,7 @@ def list_(
     """The newest jobs: kind, status, progress, and the error of a failed one."""
     with open_db() as db, db.sessions() as session:
         jobs = list_jobs(session=session, status=status, kind=kind, limit=limit)
-    table = Table(title=f"{len(jobs)} newest jobs" + (f" ({status})" if status else ""))
+    table = Table(title=f"jobs, newest first ({len(jobs)}" + (f", {status}" if status else "") + ")")
     for col in ("id", "kind", "status", "progress", "created", "message / error"):
         table.add_column(col)
     for job in jobs:
