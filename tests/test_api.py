@@ -288,6 +288,16 @@ def test_every_error_has_one_shape(client: TestClient, keys: Keys, shop: Shop) -
     assert_error(client.get("/v1/designs/0123456789abcdef.png"), 404, "not_found")
     assert_error(client.get("/v1/jobs/999999999", headers=w), 404, "not_found")
     assert_error(client.get("/v1/jobs/not-a-number", headers=w), 422, "validation_error")
+    # JSON may carry an unpaired surrogate ("\ud800"), which is no UTF-8: a 422 naming it, never a database error.
+    lone = "\\ud800"
+    bodies = (("POST", "/v1/recommendations", w, f'{{"item": "{shop.top}", "category": "bottom", "user": "{lone}"}}'),
+              ("POST", "/v1/users/fan/interactions", w, f'{{"interactions": [{{"item": "{lone}", "kind": "like"}}]}}'),
+              ("PATCH", f"/v1/items/{shop.top}", H(keys.admin), f'{{"attributes": {{"k": "{lone}"}}}}'))  # fmt: skip
+    for method, path, key, body in bodies:
+        response = client.request(method, path, content=body, headers={**key, "Content-Type": "application/json"})
+        assert_error(response, 422, "validation_error")
+    for field in (f'"name": "{lone}"', f'"attributes": {{"k": ["{lone}"]}}'):
+        assert_error(_create(client, keys, f'{{"external_id": "odd", {field}}}', None), 422, "validation_error")
 
 
 def test_keys_no_key_401_unknown_or_revoked_403_and_roles(client: TestClient, keys: Keys, shop: Shop) -> None:  # noqa: F811

@@ -22,17 +22,24 @@ _EXTERNAL_ID = Field(min_length=1, max_length=128)
 FilterValue = str | list[str] | None
 
 
-def _no_nul(value: Any) -> Any:
-    """PostgreSQL text cannot hold NUL; refuse it here with a 422 rather than fail in the database."""
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+def _storable_text(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL or an unpaired surrogate (JSON's ``"\\ud800"``, which is no UTF-8);
+    refuse them here with a 422 rather than fail in the database."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(f"must be valid Unicode (an unpaired surrogate at character {exc.start})") from exc
     if isinstance(value, list | tuple):
         for v in value:
-            _no_nul(v)
+            _storable_text(v)
     if isinstance(value, dict):
         for k, v in value.items():
-            _no_nul(k)
-            _no_nul(v)
+            _storable_text(k)
+            _storable_text(v)
     return value
 
 
@@ -42,7 +49,7 @@ class Strict(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _text(cls, value: Any) -> Any:
-        return _no_nul(value)
+        return _storable_text(value)
 
 
 # --- errors ---------------------------------------------------------------------------------------------------
