@@ -5,6 +5,7 @@ Requests forbid unknown fields, so a misspelt option (``"catgory"``) is a 422 na
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, Literal
 
@@ -22,9 +23,9 @@ _EXTERNAL_ID = Field(min_length=1, max_length=128)
 FilterValue = str | list[str] | None
 
 
-def _storable_text(value: Any) -> Any:
-    """PostgreSQL text cannot hold NUL or an unpaired surrogate (JSON's ``"\\ud800"``, which is no UTF-8);
-    refuse them here with a 422 rather than fail in the database."""
+def _storable(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL or an unpaired surrogate (JSON's ``"\\ud800"``, which is no UTF-8), nor
+    JSONB a NaN or an infinity; refuse them here with a 422 rather than fail in the database."""
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError("must not contain NUL characters")
@@ -33,13 +34,15 @@ def _storable_text(value: Any) -> Any:
                 value.encode("utf-8")
             except UnicodeEncodeError as exc:
                 raise ValueError(f"must be valid Unicode (an unpaired surrogate at character {exc.start})") from exc
+    if isinstance(value, float) and not math.isfinite(value):  # Python's JSON reads NaN; JSONB refuses it
+        raise ValueError(f"must be a finite number, got {value}")
     if isinstance(value, list | tuple):
         for v in value:
-            _storable_text(v)
+            _storable(v)
     if isinstance(value, dict):
         for k, v in value.items():
-            _storable_text(k)
-            _storable_text(v)
+            _storable(k)
+            _storable(v)
     return value
 
 
@@ -49,7 +52,7 @@ class Strict(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _text(cls, value: Any) -> Any:
-        return _storable_text(value)
+        return _storable(value)
 
 
 # --- errors ---------------------------------------------------------------------------------------------------

@@ -1,10 +1,13 @@
 """Per-row checks every importer applies before a value reaches the database.
 
 A value PostgreSQL cannot take (too long for its column, a NUL character, an unpaired surrogate from a JSON
-``\\u`` escape) would abort the whole COPY with a database error; caught here, it skips one row with a reason.
+``\\u`` escape, a NaN in JSONB) would abort the whole COPY with a database error; caught here, it skips one row
+with a reason.
 """
 
 from __future__ import annotations
+
+import math
 
 from sqlalchemy import String
 
@@ -22,7 +25,10 @@ _TEXT_FIELDS = ("external_id", "source", "name", "gender", "master_category", "s
 
 
 def bad_text(value: object) -> bool:
-    """Whether ``value`` (or a string inside it) holds text PostgreSQL cannot store."""
+    """Whether ``value`` (or a value inside it) holds text PostgreSQL cannot store, or a NaN or infinity (JSON
+    files may spell them; JSONB refuses them)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
     if isinstance(value, str):
         if "\x00" in value:
             return True
@@ -49,7 +55,7 @@ def field_problem(record: ItemRecord) -> str | None:
         if bad_text(value):
             return f"{name} contains a NUL character or invalid Unicode"
     if bad_text(record.attributes):
-        return "attributes contain a NUL character or invalid Unicode"
+        return "attributes contain a NUL character, invalid Unicode or a number that is not finite"
     return None
 
 
