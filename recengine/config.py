@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from recengine.errors import ConfigurationError
 
 #: Where the shared data lives next to a checkout; only a default, never assumed to exist.
 SHARED_MYNTRA = Path("../shared/data/myntra")
@@ -17,6 +20,16 @@ def default_data_dir() -> Path:
     """``$XDG_DATA_HOME/recengine`` (``~/.local/share/recengine``): one place for every process of a user."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "recengine"
+
+
+def settings_problem(exc: ValidationError, prefix: str) -> str:
+    """What is wrong with each setting, named as its environment variable (``RECENGINE_DEVICE``)."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        name = ".".join(str(part) for part in error["loc"])
+        shown = f"{prefix}{name}".upper() if prefix else name
+        problems.append(f"{shown}={error.get('input')!r}: {error['msg']}")
+    return "invalid setting: " + "; ".join(problems)
 
 
 class Settings(BaseSettings):
@@ -46,6 +59,12 @@ class Settings(BaseSettings):
         description="The API's public base URL (https://recs.example.com), for the links in answers built away "
         "from a request (a worker's recommendation job); empty: root-relative links (/v1/designs/<id>.png).",
     )
+
+    def __init__(self, *args: Any, **values: Any) -> None:
+        try:
+            super().__init__(*args, **values)
+        except ValidationError as exc:  # a bad environment value: one line naming the variable, not a traceback
+            raise ConfigurationError(settings_problem(exc, self.model_config.get("env_prefix", ""))) from None
 
     @property
     def pgdata_dir(self) -> Path:

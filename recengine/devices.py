@@ -15,7 +15,10 @@ def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA when available, else CPU; an explicit device that is not available is an error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigurationError(f"device {name!r} is not a torch device (auto, cpu, cuda, cuda:N): {exc}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigurationError(f"device {name!r} requested but CUDA is not available on this machine")
     return device

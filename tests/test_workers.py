@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from recengine.config import Settings
-from recengine.errors import InvalidInputError, NotFoundError, RecengineError
+from recengine.errors import ConfigurationError, InvalidInputError, NotFoundError, RecengineError
 from recengine.store.database import Database, make_engine
 from recengine.store.jobs import (
     JobAlreadyDone,
@@ -330,6 +330,26 @@ def test_explicit_broker_and_backend(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("RECENGINE_BROKER_URL", AMQP_URL)
     conf = create_app(Settings(database_url=PG_URL)).conf
     assert (conf.broker_url, conf.worker_cancel_long_running_tasks_on_connection_loss) == (AMQP_URL, True)
+
+
+def test_a_bad_setting_is_one_line_naming_its_variable(clean_env: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from recengine.api.settings import ApiSettings
+    from recengine.cli import app as cli_app
+    from recengine.devices import resolve_device
+
+    clean_env.setenv("RECENGINE_API_TORCH_THREADS", "abc")
+    with pytest.raises(ConfigurationError, match="RECENGINE_API_TORCH_THREADS='abc': Input should be a valid integer"):
+        ApiSettings()
+    clean_env.delenv("RECENGINE_API_TORCH_THREADS")
+    clean_env.setenv("RECENGINE_BROKER_POLLING_INTERVAL", "soon")
+    with pytest.raises(ConfigurationError, match="RECENGINE_BROKER_POLLING_INTERVAL='soon'"):
+        WorkerSettings()
+    worker = CliRunner().invoke(cli_app, ["worker"])  # checked before Celery's loader would trace back
+    assert isinstance(worker.exception, ConfigurationError), worker.output
+    with pytest.raises(ConfigurationError, match="'gpu9' is not a torch device"):
+        resolve_device("gpu9")
 
 
 def test_sqla_broker_urls(clean_env: pytest.MonkeyPatch) -> None:

@@ -21,6 +21,9 @@ def worker(
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
 ) -> None:
     """Start a Celery worker for recengine's jobs (broker: the database unless RECENGINE_BROKER_URL is set)."""
+    from workers.app import WorkerSettings
+
+    WorkerSettings()  # a bad setting is one line here, not a traceback from inside Celery's loader
     args = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", queue,
             f"--concurrency={concurrency}", f"--loglevel={loglevel}"]  # fmt: skip
     os.execv(sys.executable, args)
