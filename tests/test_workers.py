@@ -346,6 +346,11 @@ def test_a_bad_setting_is_one_line_naming_its_variable(clean_env: pytest.MonkeyP
     clean_env.setenv("RECENGINE_BROKER_POLLING_INTERVAL", "soon")
     with pytest.raises(ConfigurationError, match="RECENGINE_BROKER_POLLING_INTERVAL='soon'"):
         WorkerSettings()
+
+    def no_exec(*args: object) -> None:  # were the check gone, the test process must not turn into a worker
+        raise AssertionError("recengine worker handed a bad setting over to Celery")
+
+    clean_env.setattr(os, "execv", no_exec)
     worker = CliRunner().invoke(cli_app, ["worker"])  # checked before Celery's loader would trace back
     assert isinstance(worker.exception, ConfigurationError), worker.output
     with pytest.raises(ConfigurationError, match="'gpu9' is not a torch device"):
