@@ -443,7 +443,7 @@ def test_jobs_cli_lists_and_cancels_what_a_worker_runs(worker: WorkerHandle) -> 
     from recengine.cli import app as cli_app
 
     env = {"RECENGINE_DATABASE_URL": worker.db.url.render_as_string(hide_password=False), "COLUMNS": "200"}
-    job = submit_job(db=worker.db, kind="ping", params={"hold_s": 3}, task=worker.app)
+    job = submit_job(db=worker.db, kind="ping", params={"hold_s": 8}, task=worker.app)  # time to list and cancel
     deadline = time.monotonic() + 20
     while worker.read_job(job.id).status != "running":
         assert time.monotonic() < deadline, worker.log_tail()
