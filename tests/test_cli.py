@@ -120,6 +120,14 @@ def test_the_server_stops_after_its_last_live_holder_even_when_one_was_killed(us
         _stop_server(data_dir)
 
 
+def test_an_argument_that_is_not_utf8_is_one_line(user_env: dict[str, str]) -> None:
+    """A terminal in another encoding passes bytes Python keeps as lone surrogates, which no text column holds."""
+    assert _recengine("db", "upgrade", env=user_env).returncode == 0
+    cmd = [sys.executable, "-c", "from recengine.cli import main; main()", "users", "fit", b"caf\xe9"]
+    result = subprocess.run(cmd, env=user_env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "b'caf\\xe9' is not valid UTF-8" in result.stderr, result.stderr
+
+
 def test_missing_catalogue_gives_a_clear_message(user_env: dict[str, str], tmp_path: Path) -> None:
     user_env["RECENGINE_CATALOGUE_PATH"] = str(tmp_path / "nowhere")
     result = _recengine("demo", env=user_env)

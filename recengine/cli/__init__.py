@@ -65,3 +65,19 @@ def main() -> None:
     except RecengineError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise SystemExit(2) from None
+    except UnicodeEncodeError as exc:
+        if not _undecodable(exc):
+            raise
+        # Python keeps argument bytes that are not UTF-8 as lone surrogates, which no database text can hold.
+        try:
+            raw: object = exc.object.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # other lone surrogates too: show the text as it is
+            raw = exc.object
+        err_console.print(f"[red]error:[/red] {raw!r} is not valid UTF-8 (an argument from a terminal or script "
+                          "in another encoding?); recengine's ids and names are UTF-8", highlight=False)  # fmt: skip
+        raise SystemExit(2) from None
+
+
+def _undecodable(exc: UnicodeEncodeError) -> bool:
+    """Whether the text holds bytes that were not UTF-8 (``surrogateescape``: U+DC80 to U+DCFF)."""
+    return isinstance(exc.object, str) and any("\udc80" <= ch <= "\udcff" for ch in exc.object)
