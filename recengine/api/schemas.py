@@ -5,13 +5,13 @@ Requests forbid unknown fields, so a misspelt option (``"catgory"``) is a 422 na
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from recengine.store.catalogue import FILTERABLE
+from recengine.store.values import storage_problem
 
 #: Most recommendation requests in one batch call.
 BATCH_MAX = 32
@@ -24,25 +24,10 @@ FilterValue = str | list[str] | None
 
 
 def _storable(value: Any) -> Any:
-    """PostgreSQL text cannot hold NUL or an unpaired surrogate (JSON's ``"\\ud800"``, which is no UTF-8), nor
-    JSONB a NaN or an infinity; refuse them here with a 422 rather than fail in the database."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        if not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise ValueError(f"must be valid Unicode (an unpaired surrogate at character {exc.start})") from exc
-    if isinstance(value, float) and not math.isfinite(value):  # Python's JSON reads NaN; JSONB refuses it
-        raise ValueError(f"must be a finite number, got {value}")
-    if isinstance(value, list | tuple):
-        for v in value:
-            _storable(v)
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _storable(k)
-            _storable(v)
+    """Refuse what PostgreSQL cannot store with a 422 here rather than fail in the database."""
+    problem = storage_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 

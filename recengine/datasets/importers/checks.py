@@ -7,12 +7,11 @@ with a reason.
 
 from __future__ import annotations
 
-import math
-
 from sqlalchemy import String
 
 from recengine.datasets.importers.records import ItemRecord
 from recengine.store.models import Base
+from recengine.store.values import storage_problem
 
 #: Width of the bounded text columns of ``items``.
 FIELD_LIMITS = {
@@ -25,23 +24,8 @@ _TEXT_FIELDS = ("external_id", "source", "name", "gender", "master_category", "s
 
 
 def bad_text(value: object) -> bool:
-    """Whether ``value`` (or a value inside it) holds text PostgreSQL cannot store, or a NaN or infinity (JSON
-    files may spell them; JSONB refuses them)."""
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, str):
-        if "\x00" in value:
-            return True
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(bad_text(k) or bad_text(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(bad_text(v) for v in value)
-    return False
+    """Whether ``value`` (or a value inside it) holds what PostgreSQL cannot store (:func:`storage_problem`)."""
+    return storage_problem(value) is not None
 
 
 def field_problem(record: ItemRecord) -> str | None:
