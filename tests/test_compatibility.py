@@ -257,6 +257,28 @@ def test_checkpoint_loading_refuses_the_wrong_family_and_foreign_files(tmp_path:
         load_checkpoint(tmp_path / "missing.pt")
 
 
+def test_checkpoint_loading_names_what_is_wrong_with_a_damaged_file(tmp_path: Path) -> None:
+    text = tmp_path / "notes.pt"
+    text.write_text("hello\n")  # torch's own error for this is "KeyError: 101"
+    with pytest.raises(InvalidInputError, match=r"not the zip archive torch\.save writes"):
+        load_checkpoint(text)
+    whole = tmp_path / "model.pt"
+    save_checkpoint(whole, family="compatibility", config={}, state_dict={"w": torch.ones(2)})
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(whole.read_bytes()[:1000])
+    with pytest.raises(InvalidInputError, match=r"not the zip archive torch\.save writes"):
+        load_checkpoint(truncated)
+    with pytest.raises(InvalidInputError, match="is not a file"):
+        load_checkpoint(tmp_path)
+    partial = tmp_path / "partial.pt"
+    torch.save({"format": "recengine.checkpoint/1", "family": "compatibility", "config": []}, partial)
+    with pytest.raises(InvalidInputError, match=r"damaged .* malformed: extra, state_dict"):
+        load_checkpoint(partial)
+    torch.save({"format": "recengine.checkpoint/1", "family": 3, "config": {}, "state_dict": {}, "extra": {}}, partial)
+    with pytest.raises(InvalidInputError, match=r"malformed: family\)"):
+        load_checkpoint(partial)
+
+
 @pytest.mark.parametrize("mode", ["theta", "none", "label"])
 def test_model_rebuilt_from_a_checkpoint_scores_identically(tmp_path: Path, mode: str) -> None:
     model = make_model(user_mode=mode)

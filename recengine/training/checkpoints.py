@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import torch
 from recengine.errors import InvalidInputError, NotFoundError
 
 FORMAT = "recengine.checkpoint/1"
+_KEYS: dict[str, type] = {"family": str, "config": dict, "state_dict": dict, "extra": dict}
 
 
 def save_checkpoint(path: Path, *, family: str, config: dict[str, Any], state_dict: dict[str, Any],
@@ -30,12 +32,24 @@ def load_checkpoint(path: Path, *, family: str | None = None) -> dict[str, Any]:
     """The checkpoint's payload; checks its format and (optionally) its family."""
     if not path.exists():
         raise NotFoundError(f"checkpoint {path} does not exist")
+    if not path.is_file():
+        raise InvalidInputError(f"checkpoint {path} is not a file")
+    # torch.save writes a zip archive; without this check a truncated or foreign file surfaces as whatever torch's
+    # unpickler tripped on (``KeyError: 101`` for a text file).
+    if not zipfile.is_zipfile(path):
+        raise InvalidInputError(f"{path}: not a readable recengine checkpoint (not the zip archive torch.save "
+                                "writes: truncated, or another kind of file)")  # fmt: skip
     try:
         payload: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several unrelated types for a damaged or foreign file
-        raise InvalidInputError(f"{path}: not a readable recengine checkpoint ({exc})") from exc
+        raise InvalidInputError(f"{path}: not a readable recengine checkpoint ({type(exc).__name__}: {exc})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InvalidInputError(f"{path}: not a recengine checkpoint (format {FORMAT} expected)")
+    missing = sorted(_KEYS.keys() - payload.keys())
+    malformed = missing or [key for key, kind in _KEYS.items() if not isinstance(payload[key], kind)]
+    if malformed:
+        raise InvalidInputError(f"{path}: a damaged recengine checkpoint "
+                                f"(missing or malformed: {', '.join(malformed)})")  # fmt: skip
     if family is not None and payload["family"] != family:
         raise InvalidInputError(f"{path}: a {payload['family']!r} checkpoint, expected {family!r}")
     return payload
