@@ -128,6 +128,37 @@ def test_an_argument_that_is_not_utf8_is_one_line(user_env: dict[str, str]) -> N
     assert result.returncode == 2 and "b'caf\\xe9' is not valid UTF-8" in result.stderr, result.stderr
 
 
+def test_a_data_dir_that_cannot_be_used_is_named(user_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    user_env["RECENGINE_DATA_DIR"] = str(tmp_path / "a-file" / "data")
+    result = _recengine("db", "upgrade", env=user_env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"error: cannot use {tmp_path / 'a-file' / 'data'} as the data dir "
+                                    "(RECENGINE_DATA_DIR): Not a directory"), result.stderr  # fmt: skip
+
+
+@pytest.mark.parametrize("args", [
+    ["catalogue", "stats", "--limit", "-3"],  # was PostgreSQL's error on LIMIT -3
+    ["catalogue", "masks", "list", "--limit", "-2"],  # was an empty table
+    ["evaluate", "baselines", "--seed", "-1"],  # was numpy's traceback after loading the dataset
+    ["evaluate", "baselines", "--k", "0"],  # was a table of Recall@0
+    ["recommend", "--item", "x", "--category", "bottom", "--designs", "0"],
+    ["recommend", "--item", "x", "--category", "bottom", "--seed", "-1"],  # the API's range too
+    ["import", "myntra", ".", "--limit", "-1"],  # was an import of nothing
+    ["data", "simulate-users", "--seed", "-1"],  # was numpy's traceback
+    ["serve", "--port", "70000"],  # was a traceback from the socket's bind
+    ["serve", "--log-level", "loud"],  # was a KeyError in uvicorn's config
+    ["worker", "--concurrency", "0"],
+    ["worker", "--loglevel", "LOUD"],
+])  # fmt: skip
+def test_values_out_of_range_are_usage_errors_before_any_work(args: list[str], tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setenv("RECENGINE_DATA_DIR", str(tmp_path / "never-created"))
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and f"Invalid value for '{args[-2]}'" in result.output, result.output
+    assert not (tmp_path / "never-created").exists()  # refused before the database started
+
+
 def test_missing_catalogue_gives_a_clear_message(user_env: dict[str, str], tmp_path: Path) -> None:
     user_env["RECENGINE_CATALOGUE_PATH"] = str(tmp_path / "nowhere")
     result = _recengine("demo", env=user_env)

@@ -5,6 +5,9 @@ kept masks: tests/test_item_masks.py), with a tiny inpainting model saved by the
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,6 +102,30 @@ def test_cli_inpaints_a_real_photo(checkpoint: Path, photo: bytes, tmp_path: Pat
     message = str(unreadable.exception)
     assert unreadable.exit_code != 0 and message.startswith(f"{tmp_path / 'notes.txt'} is not a readable image")
     assert "JPEG, PNG" in message and "BytesIO" not in message  # not PIL's words about its buffer
+
+
+def test_an_output_that_cannot_be_written_fails_first_and_in_one_line(checkpoint: Path, photo: bytes,
+                                                                      tmp_path: Path) -> None:  # fmt: skip
+    (tmp_path / "photo.jpg").write_bytes(photo)
+    h, w = decode_photo(photo).shape[:2]
+    (tmp_path / "mask.png").write_bytes(_hole_file(h, w))
+    (tmp_path / "a-file").write_text("")
+
+    def run(out: Path) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-c", "from recengine.cli import main; main()", "inpaint", str(tmp_path / "photo.jpg"),
+               "--mask", str(tmp_path / "mask.png"), "--out", str(out), "--checkpoint", str(checkpoint)]  # fmt: skip
+        env = {**os.environ, "COLUMNS": "400"}
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+
+    under_a_file = run(tmp_path / "a-file" / "repaired.png")  # checked before the model loads
+    assert under_a_file.returncode == 2, under_a_file.stderr
+    assert "--out" in under_a_file.stderr and f"{tmp_path / 'a-file'} is a file, not a folder" in under_a_file.stderr
+    a_folder = run(tmp_path)
+    assert a_folder.returncode == 2 and f"{tmp_path} is a folder; give a file name" in a_folder.stderr
+    dangling = tmp_path / "link.png"
+    dangling.symlink_to(tmp_path / "gone" / "repaired.png")  # passes the check, fails at the write
+    late = run(dangling)
+    assert late.returncode == 1 and late.stderr.strip() == f"error: {dangling}: No such file or directory", late.stderr
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,24 @@ def test_parameters_are_checked_before_any_work() -> None:
     assert train_config({"steps": 7, "betas": [0.9, 0.99], "family": "x"}) == TrainConfig(steps=7, betas=(0.9, 0.99))
 
 
+@pytest.mark.parametrize(("params", "message"), [
+    ({"family": "inpainting", "eval_every": 0}, "eval_every: must be at least 1, got 0"),  # was a ZeroDivisionError
+    ({"family": "compatibility", "seed": -1}, "seed: must be at least 0, got -1"),  # was numpy's ValueError
+    ({"family": "designer", "batch_size": 0}, "batch_size: must be at least 1, got 0"),  # was a reshape error
+    ({"family": "compatibility", "steps": -5}, "steps: must be at least 1, got -5"),  # trained 2,995 steps
+    ({"family": "embedder", "lr": 0.0}, "lr: must be above 0, got 0.0"),
+    ({"family": "embedder", "steps": "10"}, "steps: must be an integer, got '10'"),  # a job's JSON
+    ({"family": "compatibility", "user_lr": float("nan")}, "user_lr: must be finite"),
+    ({"family": "compatibility", "user_steps": -1, "tune_conv_blocks": -2},
+     "user_steps: must be at least 0, got -1; tune_conv_blocks: must be at least 0, got -2"),
+    ({"family": "inpainting", "eval_images": 0}, "eval_images: must be at least 1, got 0"),
+    ({"family": "designer", "betas": [0.5, 1.5]}, r"betas: must be two numbers in \[0, 1\)"),
+])  # fmt: skip
+def test_numbers_out_of_range_are_refused_by_name(params: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=f"^invalid training parameters: {message}"):
+        check_params(params)
+
+
 @pytest.fixture(scope="module")
 def worker(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerHandle]:
     with Session(engine) as session, session.begin():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -68,14 +68,25 @@ def main() -> None:
     except UnicodeEncodeError as exc:
         if not _undecodable(exc):
             raise
-        # Python keeps argument bytes that are not UTF-8 as lone surrogates, which no database text can hold.
-        try:
-            raw: object = exc.object.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:  # other lone surrogates too: show the text as it is
-            raw = exc.object
-        err_console.print(f"[red]error:[/red] {raw!r} is not valid UTF-8 (an argument from a terminal or script "
-                          "in another encoding?); recengine's ids and names are UTF-8", highlight=False)  # fmt: skip
-        raise SystemExit(2) from None
+        _not_utf8(exc)
+    except OSError as exc:
+        # A file or folder the command was pointed at cannot be used (an --out in a read-only place, a path
+        # under a file): its name and the reason say all; the traceback is for --verbose.
+        logging.getLogger(__name__).debug("the command failed on a file", exc_info=exc)
+        where = f"{exc.filename}: " if exc.filename else ""
+        err_console.print(f"[red]error:[/red] {where}{exc.strerror or exc}", highlight=False)
+        raise SystemExit(1) from None
+
+
+def _not_utf8(exc: UnicodeEncodeError) -> NoReturn:
+    # Python keeps argument bytes that are not UTF-8 as lone surrogates, which no database text can hold.
+    try:
+        raw: object = exc.object.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # other lone surrogates too: show the text as it is
+        raw = exc.object
+    err_console.print(f"[red]error:[/red] {raw!r} is not valid UTF-8 (an argument from a terminal or script "
+                      "in another encoding?); recengine's ids and names are UTF-8", highlight=False)  # fmt: skip
+    raise SystemExit(2) from None
 
 
 def _undecodable(exc: UnicodeEncodeError) -> bool:

@@ -17,8 +17,8 @@ from recengine.store.database import Database
 import_app = typer.Typer(help="Import catalogues and outfits (idempotent: re-running updates).", no_args_is_help=True)
 catalogue_app = typer.Typer(help="Inspect the catalogue.", no_args_is_help=True)
 
-Limit = Annotated[int | None, typer.Option(help="Import at most this many rows (per split).")]
-ShowSkipped = Annotated[int, typer.Option(help="How many skipped rows to list.")]
+Limit = Annotated[int | None, typer.Option(help="Import at most this many rows (per split).", min=1)]
+ShowSkipped = Annotated[int, typer.Option(help="How many skipped rows to list.", min=0)]
 
 
 def _import(fmt: str, path: Path, limit: int | None, show_skipped: int, **kwargs: object) -> None:
@@ -117,7 +117,7 @@ def _print_stats(by: str, limit: int | None) -> None:
 @catalogue_app.command("stats")
 def stats(
     by: Annotated[str, typer.Option(help=f"Group by one of: {', '.join(GROUPINGS)}.")] = "article_type",
-    limit: Annotated[int, typer.Option(help="Show the largest N groups (0 for all).")] = 25,
+    limit: Annotated[int, typer.Option(help="Show the largest N groups (0 for all).", min=0)] = 25,
 ) -> None:
     """Item counts by category, as a table."""
     _print_stats(by, limit or None)

@@ -27,7 +27,7 @@ Polyvore = Annotated[
     Path | None,
     typer.Option(help="Polyvore Outfits folder to take compositions from; default: the shipped counts."),
 ]
-Seed = Annotated[int, typer.Option(help="Seed: the same seed and catalogue give the same dataset.")]
+Seed = Annotated[int, typer.Option(help="Seed: the same seed and catalogue give the same dataset.", min=0)]
 Replace = Annotated[bool, typer.Option(help="Delete and rebuild a dataset of the same name.")]
 
 

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from recengine.cli.common import console, err_console
+from recengine.cli.outputs import output_folder
 from recengine.config import Settings
 from recengine.demo import DemoResult, DemoSize, run_demo
 from recengine.demo.prepare import StepProgress
@@ -44,9 +45,10 @@ def _print(result: DemoResult) -> None:
 
 
 def demo(
-    limit: Annotated[int | None, typer.Option(help="Import at most this many catalogue rows.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Import at most this many catalogue rows.", min=1)] = None,
     users: Annotated[int | None, typer.Option(help="Simulated users (default 800: the shipped models').")] = None,
-    out: Annotated[Path | None, typer.Option(help="Report folder; default <data dir>/demo.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Report folder; default <data dir>/demo.", callback=output_folder)]
+    = None,
     serve: Annotated[bool, typer.Option(help="Keep the API and worker running after the report (Ctrl-C stops).")]
     = False,
 ) -> None:  # fmt: skip

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from recengine.cli.common import console, open_db
+from recengine.cli.outputs import output_file
 from recengine.evaluation.baselines import evaluate_baselines
 from recengine.evaluation.protocol_data import load_protocol_data
 
@@ -19,9 +20,9 @@ app = typer.Typer(help="Evaluate models on the shared protocol.", no_args_is_hel
 @app.command("baselines")
 def baselines(
     dataset: Annotated[str, typer.Option(help="Dataset built by `recengine data simulate-users`.")] = "default",
-    k: Annotated[int, typer.Option(help="K of Recall@K and mAP@K.")] = 10,
-    seed: Annotated[int, typer.Option(help="Seed of the questions and of the models.")] = 0,
-    out: Annotated[Path | None, typer.Option(help="Also write the numbers as JSON here.")] = None,
+    k: Annotated[int, typer.Option(help="K of Recall@K and mAP@K.", min=1)] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the questions and of the models.", min=0)] = 0,
+    out: Annotated[Path | None, typer.Option(help="Also write the numbers as JSON here.", callback=output_file)] = None,
 ) -> None:
     """Random, popularity, ALS and BPR on FITB, personalised FITB, AUC, Recall@K and mAP@K."""
     with open_db() as db, db.sessions() as session:

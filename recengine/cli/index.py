@@ -11,6 +11,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from recengine.cli.common import console, open_db, progress_bar
+from recengine.cli.outputs import output_file
 from recengine.config import Settings
 from recengine.datasets.image_cache import prepare_image
 from recengine.embedding.catalogue import load_prepared
@@ -114,7 +115,9 @@ def search(
     category: Annotated[str | None, typer.Option(help="Only this category (outfit slot, e.g. bottom).")] = None,
     k: Annotated[int, typer.Option("-k", help="Results.")] = 10,
     nprobe: Annotated[int | None, typer.Option(help="IVF lists to probe (default: the index's).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write a picture of the query and its matches here.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write a picture of the query and its matches here.", callback=output_file)
+    ] = None,
     name: Name = DEFAULT_NAME,
 ) -> None:
     """The catalogue items nearest to a photo or an item, embedded with the index's own embedder."""

@@ -8,13 +8,14 @@ from typing import Annotated
 import typer
 
 from recengine.cli.common import console, open_db
+from recengine.cli.outputs import output_file
 from recengine.errors import NotFoundError
 
 
 def inpaint(
     image: Annotated[Path, typer.Argument(help="The photo to repair (JPEG, PNG, ...).")],
     mask: Annotated[Path, typer.Option(help="Mask image of the photo's size: white = hole, black = keep.")],
-    out: Annotated[Path, typer.Option(help="Where to write the repaired photo (PNG).")],
+    out: Annotated[Path, typer.Option(help="Where to write the repaired photo (PNG).", callback=output_file)],
     model: Annotated[str | None, typer.Option(help="Registered inpainting model name; default: the newest.")]
     = None,
     checkpoint: Annotated[Path | None, typer.Option(help="An inpainting checkpoint file instead of a registered "

@@ -42,7 +42,7 @@ def remove(external_ids: Annotated[list[str], typer.Argument(help="Items whose m
 
 
 @app.command("list")
-def list_(limit: Annotated[int, typer.Option(help="Show at most N (0 for all).")] = 50) -> None:
+def list_(limit: Annotated[int, typer.Option(help="Show at most N (0 for all).", min=0)] = 50) -> None:
     """The kept masks: item, inpainting model, and whether the mask still fits the item's photo."""
     with open_db() as db, db.sessions() as session:
         masks = list_masks(session=session)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
@@ -17,8 +17,11 @@ jobs_app = typer.Typer(help="Background jobs run by Celery workers.", no_args_is
 
 def worker(
     queue: Annotated[str, typer.Option(help="Queue to consume.")] = "recengine",
-    concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 1,
-    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    concurrency: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    loglevel: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        typer.Option(help="Celery log level.", case_sensitive=False),
+    ] = "INFO",
 ) -> None:
     """Start a Celery worker for recengine's jobs (broker: the database unless RECENGINE_BROKER_URL is set)."""
     from workers.app import WorkerSettings

@@ -14,6 +14,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from recengine.cli.common import console, err_console, open_db, progress_bar
+from recengine.cli.outputs import output_file
 from recengine.config import Settings
 from recengine.embedding.catalogue import load_prepared
 from recengine.errors import InvalidInputError, RecengineError
@@ -34,12 +35,13 @@ def recommend(
     item: Annotated[str, typer.Option(help="External id (or database id) of the query item.")],
     category: Annotated[str, typer.Option(help="Category of the recommended items (an outfit slot, e.g. bottom).")],
     user: Annotated[str | None, typer.Option(help="User's external id; unknown or none: population θu.")] = None,
-    k: Annotated[int, typer.Option("-k", help="Recommended items.")] = 10,
-    designs: Annotated[int, typer.Option(help="Designs drawn, each retrieving real items.")] = 4,
-    seed: Annotated[int | None, typer.Option(help="Makes the designs repeatable.")] = None,
+    k: Annotated[int, typer.Option("-k", help="Recommended items.", min=1)] = 10,
+    designs: Annotated[int, typer.Option(help="Designs drawn, each retrieving real items.", min=1)] = 4,
+    seed: Annotated[int | None, typer.Option(help="Makes the designs repeatable.", min=0)] = None,
     designer: Annotated[str | None, typer.Option(help="Designer version name or checkpoint (default newest).")] = None,
     index: Annotated[str, typer.Option(help="Index name.")] = DEFAULT_NAME,
-    out: Annotated[Path | None, typer.Option(help="Write the query, the designs and the matches here (PNG).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the query, the designs and the matches here (PNG).",
+                                                     callback=output_file)] = None,
 ) -> None:  # fmt: skip
     """Items of a category that go with an item for a user: designed for them, then found in the catalogue."""
     settings = Settings()
@@ -57,7 +59,8 @@ def recommend_batch(
                                              metavar="REQUESTS.json")],
     wait: Annotated[bool, typer.Option(help="Follow the job's progress, then write its result (to stdout "
                                        "without --out).")] = False,
-    out: Annotated[Path | None, typer.Option(help="Write the result here (JSON); implies --wait.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the result here (JSON); implies --wait.",
+                                                     callback=output_file)] = None,
 ) -> None:  # fmt: skip
     """Queue a batch of recommendation requests for a worker (up to 10,000); the result, as the API's
     `POST /v1/recommendations:batch` gives it, is kept on the job (`recengine jobs show`, `GET /v1/jobs/{id}`)."""

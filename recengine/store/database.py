@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
@@ -13,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from recengine.config import Settings
-from recengine.errors import DatabaseError
+from recengine.errors import ConfigurationError, DatabaseError
 from recengine.store.embedded import embedded_url, start_embedded, stop_embedded
 
 
@@ -68,12 +70,26 @@ class Database:
             self._server = None
 
 
+def _check_data_dir(data_dir: Path) -> None:
+    """The data dir exists (created if need be) and this process may write in it; else a ConfigurationError
+    naming the setting, where the embedded server's start would fail with an OS traceback or a log to look up."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot use {data_dir} as the data dir (RECENGINE_DATA_DIR): "
+                                 f"{exc.strerror or exc}") from exc  # fmt: skip
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"cannot use {data_dir} as the data dir (RECENGINE_DATA_DIR): not writable by "
+                                 "this user")  # fmt: skip
+
+
 def open_database(settings: Settings) -> Database:
     """Connect to the configured server, or start the embedded one when no URL is configured."""
     server = None
     if settings.database_url:
         url = normalise_url(settings.database_url)
     else:
+        _check_data_dir(settings.data_dir)
         server = start_embedded(settings.pgdata_dir)
         url = embedded_url(server, settings.database_name)
     try:

@@ -16,6 +16,7 @@ from typing import Any
 from recengine.datasets.outfits.simulate import DEFAULT_DATASET
 from recengine.errors import InvalidInputError
 from recengine.store.database import Database
+from recengine.training.bounds import COUNT, RATE, SIZE, WEIGHT, check_bounds
 from recengine.training.trainer import Progress, TrainConfig
 
 FAMILIES = ("compatibility", "designer", "embedder", "inpainting")
@@ -25,6 +26,9 @@ _EXTRA = {"compatibility": {"recipe", "user_lr", "init_encoder", "freeze_conv", 
                            "user_steps", "in_batch_negatives", "exclude_own", "eq7_weight"},
           "designer": {"compatibility_checkpoint", "lambda_fm_g"},
           "inpainting": {"feature_net", "d_lr", "eval_images"}}  # fmt: skip
+
+_EXTRA_BOUNDS = {"user_lr": RATE, "user_steps": COUNT, "tune_conv_blocks": COUNT, "random_negatives": SIZE,
+                 "eq7_weight": WEIGHT, "d_lr": RATE, "eval_images": SIZE, "lambda_fm_g": WEIGHT}  # fmt: skip
 
 
 def train_config(params: Mapping[str, Any]) -> TrainConfig:
@@ -45,6 +49,8 @@ def check_params(params: Mapping[str, Any]) -> str:
     unknown = set(params) - _TRAIN_KEYS - _COMMON - _EXTRA.get(str(family), set())
     if unknown:
         raise InvalidInputError(f"unknown parameters for a {family} training job: {', '.join(sorted(unknown))}")
+    check_bounds(params, _EXTRA_BOUNDS)
+    train_config(params)  # its own ranges
     if family == "compatibility" and params.get("recipe") is not None:
         from recengine.compatibility.recipes import recipe_named
 

@@ -19,11 +19,13 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from recengine.errors import InvalidInputError
+from recengine.training.bounds import COUNT, RATE, SIZE, Bound, check_bounds
 from recengine.training.checkpoints import load_checkpoint, save_checkpoint
 
 _log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
 LR_DECAYS = ("constant", "linear")
+_BOUNDS = {"steps": SIZE, "batch_size": SIZE, "lr": RATE, "eval_every": SIZE, "seed": COUNT, "threads": COUNT}
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.lr_decay not in LR_DECAYS:
             raise InvalidInputError(f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {self.lr_decay!r}")
+        check_bounds(asdict(self), _BOUNDS)
+        beta = Bound(float, 0)
+        if len(self.betas) != 2 or any(beta.problem(b) or b >= 1 for b in self.betas):
+            raise InvalidInputError(f"invalid training parameters: betas: must be two numbers in [0, 1), got "
+                                    f"{self.betas!r}")  # fmt: skip
 
     def lr_factor(self, step: int) -> float:
         """What the learning rates are multiplied by for optimisation step ``step`` (0-based)."""
