@@ -146,6 +146,7 @@ def test_a_data_dir_that_cannot_be_used_is_named(user_env: dict[str, str], tmp_p
     ["recommend", "--item", "x", "--category", "bottom", "--seed", "-1"],  # the API's range too
     ["import", "myntra", ".", "--limit", "-1"],  # was an import of nothing
     ["data", "simulate-users", "--seed", "-1"],  # was numpy's traceback
+    ["data", "build-outfits", "--outfits", "0"],  # was NaN statistics that PostgreSQL refused
     ["serve", "--port", "70000"],  # was a traceback from the socket's bind
     ["serve", "--log-level", "loud"],  # was a KeyError in uvicorn's config
     ["worker", "--concurrency", "0"],

@@ -319,6 +319,8 @@ def test_simulation_params_are_checked() -> None:
         SimulationParams(valid_fraction=1.0)
     with pytest.raises(InvalidInputError, match="users and train_outfits"):
         SimulationParams(train_outfits=0)
+    with pytest.raises(InvalidInputError, match="test_outfits and seed >= 0"):
+        SimulationParams(seed=-1)  # was numpy's "expected non-negative integer" once the simulation began
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------------------------------
@@ -553,3 +555,8 @@ def test_stylist_outfits_have_no_owner(session: Session) -> None:
         .where(Outfit.dataset_id == again.dataset_id).order_by(OutfitItem.outfit_id, OutfitItem.slot)
     ).scalars().all()  # fmt: skip
     assert items_again == [item for _, item in slots]
+    for n_outfits, seed in ((0, 3), (-1, 3), (80, -1)):  # were NaN statistics PostgreSQL refused, numpy errors
+        with pytest.raises(InvalidInputError, match="n_outfits must be >= 1 and seed >= 0"):
+            build_stylist_outfits(session=session, name="stylist-bad", catalogue=catalogue, templates=templates,
+                                  n_outfits=n_outfits, seed=seed)  # fmt: skip
+    assert session.scalar(select(Dataset.id).where(Dataset.name == "stylist-bad")) is None

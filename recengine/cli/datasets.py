@@ -43,7 +43,7 @@ def _print(summary: BuildSummary) -> None:
 @app.command("build-outfits")
 def build_outfits(
     name: Annotated[str, typer.Option(help="Dataset name.")] = "stylist",
-    outfits: Annotated[int, typer.Option(help="Number of outfits.")] = 5000,
+    outfits: Annotated[int, typer.Option(help="Number of outfits.", min=1)] = 5000,
     polyvore: Polyvore = None,
     seed: Seed = 0,
     replace: Replace = False,

@@ -85,6 +85,8 @@ def write_outfit_rows(
 def build_stylist_outfits(*, session: Session, name: str, catalogue: CatalogueArrays, templates: TemplateDistribution,
                           n_outfits: int, seed: int = 0, replace: bool = False) -> BuildSummary:  # fmt: skip
     """Outfits with no owner, composed by the rules alone (uniform weights within each gender)."""
+    if n_outfits < 1 or seed < 0:
+        raise InvalidInputError(f"n_outfits must be >= 1 and seed >= 0, got n_outfits={n_outfits}, seed={seed}")
     start = time.perf_counter()
     rng = np.random.default_rng([seed, 2**31 - 2])
     dataset = claim_dataset(session, name, "stylist-outfits", seed,

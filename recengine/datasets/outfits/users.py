@@ -49,8 +49,8 @@ class SimulationParams:
     sharpness: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.users < 1 or self.train_outfits < 1 or self.test_outfits < 0:
-            raise InvalidInputError("users and train_outfits must be >= 1, test_outfits >= 0")
+        if self.users < 1 or self.train_outfits < 1 or self.test_outfits < 0 or self.seed < 0:
+            raise InvalidInputError("users and train_outfits must be >= 1, test_outfits and seed >= 0")
         if not 0 <= self.newcomer_users < self.users:
             raise InvalidInputError(f"newcomer_users must be in [0, users), got {self.newcomer_users}")
         for name in ("valid_fraction", "unseen_item_fraction", "women_fraction"):
