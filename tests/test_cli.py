@@ -151,6 +151,8 @@ def test_a_data_dir_that_cannot_be_used_is_named(user_env: dict[str, str], tmp_p
     ["serve", "--log-level", "loud"],  # was a KeyError in uvicorn's config
     ["worker", "--concurrency", "0"],
     ["worker", "--loglevel", "LOUD"],
+    ["index", "build", "--name", "../outside"],  # a folder outside the indexes dir
+    ["recommend", "--item", "x", "--category", "bottom", "--index", ""],
 ])  # fmt: skip
 def test_values_out_of_range_are_usage_errors_before_any_work(args: list[str], tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from recengine.datasets.importers.myntra import import_myntra
 from recengine.embedding.catalogue import load_prepared, served_items
 from recengine.embedding.embedder import PixelEmbedder
-from recengine.errors import NotFoundError
+from recengine.errors import InvalidInputError, NotFoundError
 from recengine.index import IndexStore
 from recengine.indexing.service import build_index, check_consistency, sync_index
 from recengine.indexing.serving import ServingIndex
@@ -85,6 +85,18 @@ def test_sync_twice_changes_nothing_and_keeps_ids_unique(db: Database, tmp_path:
     assert before is not None and after is not None and (again.added, again.removed) == (0, 0)
     assert sorted(after.ids().tolist()) == sorted(before.ids().tolist()) == sorted(_served(db))
     assert len(set(after.ids().tolist())) == len(after)
+
+
+@pytest.mark.parametrize("name", ["", "../outside", "a/b", ".hidden", "x" * 65])
+def test_an_index_name_that_is_not_one_folder_is_refused_before_any_work(db: Database, tmp_path: Path,
+                                                                          name: str) -> None:  # fmt: skip
+    root = tmp_path / "indexes"
+    for job in (build_index, sync_index):
+        with pytest.raises(InvalidInputError, match=f"index name {name!r} must be 1 to 64"):
+            job(db=db, root=root, embedder=PixelEmbedder(), name=name)
+    assert not tmp_path.joinpath("outside").exists() and not root.exists()  # "" wrote versions into root itself
+    with db.sessions() as session:
+        assert session.scalar(select(IndexVersion).where(IndexVersion.name == name)) is None
 
 
 def test_crash_while_saving_leaves_the_last_good_version(db: Database, tmp_path: Path,

@@ -343,6 +343,10 @@ def test_a_bad_setting_is_one_line_naming_its_variable(clean_env: pytest.MonkeyP
     with pytest.raises(ConfigurationError, match="RECENGINE_API_TORCH_THREADS='abc': Input should be a valid integer"):
         ApiSettings()
     clean_env.delenv("RECENGINE_API_TORCH_THREADS")
+    clean_env.setenv("RECENGINE_API_INDEX_NAME", "../elsewhere")  # one folder under the indexes dir, no more
+    with pytest.raises(ConfigurationError, match=r"RECENGINE_API_INDEX_NAME='\.\./elsewhere': String should match"):
+        ApiSettings()
+    clean_env.delenv("RECENGINE_API_INDEX_NAME")
     clean_env.setenv("RECENGINE_BROKER_POLLING_INTERVAL", "soon")
     with pytest.raises(ConfigurationError, match="RECENGINE_BROKER_POLLING_INTERVAL='soon'"):
         WorkerSettings()

@@ -17,7 +17,7 @@ from recengine.datasets.image_cache import prepare_image
 from recengine.embedding.catalogue import load_prepared
 from recengine.embedding.embedder import EMBEDDERS, embedder_kind, resolve_embedder
 from recengine.errors import InvalidInputError, NotFoundError
-from recengine.index import IndexStore
+from recengine.index import IndexStore, index_path
 from recengine.indexing.service import DEFAULT_NAME, build_index, check_consistency, sync_index
 from recengine.inpainting.repair import store_masks
 from recengine.store.models import IndexVersion, Item
@@ -25,7 +25,17 @@ from recengine.viz import Tile, save_grid
 
 app = typer.Typer(help="The FAISS catalogue index (artifacts under <data dir>/indexes).", no_args_is_help=True)
 
-Name = Annotated[str, typer.Option(help="Index name.")]
+
+def index_name(value: str) -> str:
+    """Typer callback: an index name is refused when the command line is read, before any embedding."""
+    try:
+        index_path(Path(), value)
+    except InvalidInputError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    return value
+
+
+Name = Annotated[str, typer.Option(help="Index name.", callback=index_name)]
 Embedder = Annotated[str, typer.Option(help=f"One of {', '.join(EMBEDDERS)}.")]
 ModelVersionOpt = Annotated[int | None, typer.Option(help="Compatibility model version of the embedder.")]
 Background = Annotated[bool, typer.Option(help="Queue a job for a worker instead of running here.")]
@@ -81,7 +91,7 @@ def sync(name: Name = DEFAULT_NAME, embedder: Embedder = EMBEDDERS[0], model_ver
 def status(name: Name = DEFAULT_NAME) -> None:
     """Index versions recorded in PostgreSQL and the one serving on disk."""
     settings = Settings()
-    store = IndexStore(settings.indexes_dir / name)
+    store = IndexStore(index_path(settings.indexes_dir, name))
     with open_db() as db, db.sessions() as session:
         rows = session.scalars(select(IndexVersion).where(IndexVersion.name == name).order_by(IndexVersion.id)).all()
     table = Table(title=f"index {name}: serving {store.current_version() or 'nothing'}")
@@ -96,7 +106,7 @@ def status(name: Name = DEFAULT_NAME) -> None:
 @app.command("check")
 def check(name: Name = DEFAULT_NAME) -> None:
     """Compare the serving index with the catalogue; exit status 1 when they disagree."""
-    index = IndexStore(Settings().indexes_dir / name).load_current()
+    index = IndexStore(index_path(Settings().indexes_dir, name)).load_current()
     if index is None:
         raise NotFoundError(f"index {name!r} has no version yet: run `recengine index build`")
     with open_db() as db, db.sessions() as session:
@@ -123,7 +133,7 @@ def search(
     """The catalogue items nearest to a photo or an item, embedded with the index's own embedder."""
     if (image is None) == (item is None):
         raise InvalidInputError("give exactly one of --image PATH or --item EXTERNAL_ID")
-    index = IndexStore(Settings().indexes_dir / name).load_current()
+    index = IndexStore(index_path(Settings().indexes_dir, name)).load_current()
     if index is None:
         raise NotFoundError(f"index {name!r} has no version yet: run `recengine index build`")
     with open_db() as db, db.sessions() as session:

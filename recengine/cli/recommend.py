@@ -14,6 +14,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from recengine.cli.common import console, err_console, open_db, progress_bar
+from recengine.cli.index import index_name
 from recengine.cli.outputs import output_file
 from recengine.config import Settings
 from recengine.embedding.catalogue import load_prepared
@@ -39,7 +40,7 @@ def recommend(
     designs: Annotated[int, typer.Option(help="Designs drawn, each retrieving real items.", min=1)] = 4,
     seed: Annotated[int | None, typer.Option(help="Makes the designs repeatable.", min=0)] = None,
     designer: Annotated[str | None, typer.Option(help="Designer version name or checkpoint (default newest).")] = None,
-    index: Annotated[str, typer.Option(help="Index name.")] = DEFAULT_NAME,
+    index: Annotated[str, typer.Option(help="Index name.", callback=index_name)] = DEFAULT_NAME,
     out: Annotated[Path | None, typer.Option(help="Write the query, the designs and the matches here (PNG).",
                                                      callback=output_file)] = None,
 ) -> None:  # fmt: skip

@@ -9,7 +9,7 @@ from recengine.index.catalogue_index import CatalogueIndex, SearchResult
 from recengine.index.factory import choose_factory
 from recengine.index.gpu import to_cpu, to_device
 from recengine.index.handle import IndexHandle, ReadWriteLock
-from recengine.index.manifest import IndexIntegrityError, IndexStore, Manifest
+from recengine.index.manifest import IndexIntegrityError, IndexStore, Manifest, index_path
 from recengine.index.shards import ShardedIndex
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "SearchResult",
     "ShardedIndex",
     "choose_factory",
+    "index_path",
     "to_cpu",
     "to_device",
 ]

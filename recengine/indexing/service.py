@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from recengine.embedding.catalogue import embed_served, served_items
 from recengine.embedding.embedder import ImageEmbedder, embedder_kind
-from recengine.index import CatalogueIndex, IndexStore
+from recengine.index import CatalogueIndex, IndexStore, index_path
 from recengine.inpainting.repair import StoredRepairs
 from recengine.store.database import Database
 from recengine.store.models import IndexVersion, Item
@@ -110,6 +110,7 @@ def build_index(*, db: Database, root: Path, embedder: ImageEmbedder, name: str 
                 factory: str | None = None, progress: Progress | None = None) -> IndexReport:  # fmt: skip
     """Embed every served item (masked photos repaired first: :mod:`recengine.inpainting.repair`) and save a new
     index version of ``name`` under ``root``."""
+    index_path(root, name)  # a bad name fails before the catalogue is embedded, not when the version is saved
     with index_lock(db, name):
         return _build(db, root, embedder, name, factory, progress)
 
@@ -134,7 +135,7 @@ def sync_index(*, db: Database, root: Path, embedder: ImageEmbedder, name: str =
     """Apply the catalogue's changes since the current version; a full build when there is none yet, or when
     it was made by another embedder (vectors of two embedders are never mixed in one index). A mask kept or
     removed since counts as a change of its item."""
-    store = IndexStore(root / name)
+    store = IndexStore(index_path(root, name))
     with index_lock(db, name):  # the current version is read under the lock: no job publishes meanwhile
         index = store.load_current()
         if index is None or index.manifest.embedder_version != embedder.version:
@@ -176,7 +177,7 @@ def _changed_since(session: Session, watermark: datetime | None, position: dict[
 def _publish(db: Database, root: Path, name: str, index: CatalogueIndex, embedder: ImageEmbedder,
              started: datetime, start: float, *, full_rebuild: bool,
              counts: tuple[int, int, int, int]) -> IndexReport:  # fmt: skip
-    store = IndexStore(root / name)
+    store = IndexStore(index_path(root, name))
     version_name, path = store.save_version(index)
     with db.transaction() as session:
         session.execute(update(IndexVersion).where(IndexVersion.name == name, IndexVersion.status == "ready")

@@ -32,7 +32,7 @@ from recengine.designer.train import load_designer
 from recengine.embedding.catalogue import load_prepared
 from recengine.embedding.embedder import ImageEmbedder, PixelEmbedder, embedder_kind, resolve_embedder
 from recengine.errors import ConfigurationError, InvalidInputError, NotFoundError
-from recengine.index import CatalogueIndex
+from recengine.index import CatalogueIndex, index_path
 from recengine.indexing.service import DEFAULT_NAME
 from recengine.indexing.serving import ServingIndex
 from recengine.nets.designer import Designer
@@ -233,7 +233,7 @@ class Recommender:
         a backend that opens a session per request passes that one to :meth:`recommend` instead.
         """
         loaded = resolve_designer(session=session, designer=designer)
-        serving = ServingIndex(settings.indexes_dir / index_name)
+        serving = ServingIndex(index_path(settings.indexes_dir, index_name))
         index = _live_index(serving, index_name)
         emb = index_embedder(session=session, index_name=index_name, embedder_version=index.embedder_version)
         return cls(session, loaded, emb, serving, index_name=index_name, cache_dir=settings.data_dir / "cache",
