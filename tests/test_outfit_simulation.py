@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from typing import Any
 
@@ -560,3 +561,6 @@ def test_stylist_outfits_have_no_owner(session: Session) -> None:
             build_stylist_outfits(session=session, name="stylist-bad", catalogue=catalogue, templates=templates,
                                   n_outfits=n_outfits, seed=seed)  # fmt: skip
     assert session.scalar(select(Dataset.id).where(Dataset.name == "stylist-bad")) is None
+    for name in ("a/b", "../up", ""):  # a dataset's name is part of the checkpoint files trained on it
+        with pytest.raises(InvalidInputError, match=re.escape(f"dataset name {name!r} must be 1 to 64")):
+            build_stylist_outfits(session=session, name=name, catalogue=catalogue, templates=templates, n_outfits=5)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 
 from recengine.config import Settings
-from recengine.index.manifest import INDEX_NAME_RE
 from recengine.indexing.service import DEFAULT_NAME
+from recengine.names import NAME_RE
 
 
 class ApiSettings(Settings):
@@ -21,7 +21,7 @@ class ApiSettings(Settings):
     )
     api_designer: str | None = Field(default=None, description="Designer version name; unset: the newest.")
     api_index_name: str = Field(
-        default=DEFAULT_NAME, pattern=INDEX_NAME_RE.pattern, description="Index the recommendations search."
+        default=DEFAULT_NAME, pattern=NAME_RE.pattern, description="Index the recommendations search."
     )
     api_index_refresh_s: float = Field(
         default=5.0, ge=0, description="How often a published index version is looked for (0 in tests)."

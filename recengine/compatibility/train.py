@@ -16,6 +16,7 @@ from recengine.datasets.image_cache import load_image_cache
 from recengine.embedding.train import default_embedder_checkpoint
 from recengine.errors import InvalidInputError
 from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
+from recengine.names import check_name
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel, UserMode
 from recengine.store.models import ModelVersion, UserPreference
 from recengine.training.checkpoints import load_checkpoint
@@ -88,7 +89,7 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
                                           "n_users": int((rows >= 0).sum())})  # fmt: skip
     model = CompatibilityModel(model_config)
     initial = warm_start(model, init_encoder, default_embedder=default_embedder_checkpoint(session))
-    path = checkpoint_dir / f"compatibility-{dataset}-{variant}.pt"
+    path = checkpoint_dir / f"compatibility-{check_name('dataset name', dataset)}-{variant}.pt"
     resuming = resume and path.exists()
     if freeze_conv and initial is None and not resuming:
         raise InvalidInputError(f"freeze_conv needs a trained conv stack to freeze; init_encoder {init_encoder!r} "

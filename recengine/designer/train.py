@@ -22,6 +22,7 @@ from recengine.compatibility.train import TrainedModel, joint_user_rows, write_p
 from recengine.datasets.image_cache import load_image_cache
 from recengine.errors import InvalidInputError
 from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
+from recengine.names import check_name
 from recengine.nets.compatibility import CompatibilityConfig, UserMode
 from recengine.nets.designer import Designer, DesignerConfig
 from recengine.store.models import ModelVersion
@@ -106,7 +107,7 @@ def train_designer(*, session: Session, dataset: str, variant: str, images_dir: 
         model.compatibility.load_state_dict(state)
     images = load_image_cache(session=session, item_ids=data.item_ids, size=model_config.image_size,
                               cache_dir=images_dir)  # fmt: skip
-    name = f"{dataset}-{variant}"
+    name = f"{check_name('dataset name', dataset)}-{variant}"
     recipe = DesignerRecipe(model, data, images, rows, weights=spec.weights, samples_dir=checkpoint_dir / "samples",
                             name=name, seed=train.seed)  # fmt: skip
     path = checkpoint_dir / f"designer-{name}.pt"

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from recengine.datasets.image_cache import load_image_cache
 from recengine.embedding.catalogue import served_items
 from recengine.errors import InvalidInputError
+from recengine.names import check_name
 from recengine.nets.embedder import EmbedderConfig, EmbedderNet
 from recengine.store.bulk import any_of
 from recengine.store.models import Item, ModelVersion
@@ -51,7 +52,7 @@ def train_embedder(*, session: Session, images_dir: Path, checkpoint_dir: Path, 
     model = EmbedderNet(EmbedderConfig(**{**base.as_dict(), "heads": heads}))
     images = load_image_cache(session=session, item_ids=items.ids, size=base.image_size, cache_dir=images_dir)
     recipe = EmbedderRecipe(model, images, labels, held_out(items.ids))
-    path = checkpoint_dir / f"embedder-{name}.pt"
+    path = checkpoint_dir / f"embedder-{check_name('embedder name', name)}.pt"
     result = Trainer(recipe, train, checkpoint=path, progress=progress).fit()
     version = session.scalar(select(ModelVersion).where(ModelVersion.family == "embedder", ModelVersion.name == name))
     if version is None:

@@ -35,6 +35,7 @@ import numpy.typing as npt
 
 from recengine.errors import ConfigurationError, InvalidInputError, NotFoundError
 from recengine.index.gpu import to_cpu
+from recengine.names import check_name
 from recengine.training.checkpoints import file_sha256
 
 if TYPE_CHECKING:
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 INDEX_FILE, META_FILE, MANIFEST_FILE, CURRENT_FILE = "index.faiss", "meta.npz", "manifest.json", "CURRENT"
 VERSION_RE = re.compile(r"^v\d{6}$")
-#: An index name is one folder under the indexes dir: no separators, no leading dot, nothing empty.
-INDEX_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class IndexIntegrityError(InvalidInputError):
@@ -207,10 +206,7 @@ def read_index_dir(directory: Path) -> IndexFiles:
 def index_path(indexes_dir: Path, name: str) -> Path:
     """The folder of index ``name``; a name that is not one plain folder name is refused (an empty one would put
     its versions beside the other indexes' folders, ``../x`` outside the data dir)."""
-    if not INDEX_NAME_RE.fullmatch(name):
-        raise InvalidInputError(f"index name {name!r} must be 1 to 64 letters, digits, '_', '.' or '-', not starting "
-                                "with '.', '_' or '-'")  # fmt: skip
-    return indexes_dir / name
+    return indexes_dir / check_name("index name", name)
 
 
 class Saveable(Protocol):

@@ -21,6 +21,7 @@ from recengine.datasets.image_cache import load_image_cache
 from recengine.embedding.catalogue import served_items
 from recengine.embedding.train import default_embedder_checkpoint
 from recengine.errors import InvalidInputError
+from recengine.names import check_name
 from recengine.nets.inpainting import InpaintConfig, InpaintingModel
 from recengine.nets.registry import create_generator
 from recengine.store.models import ModelVersion
@@ -76,7 +77,7 @@ def train_inpainting(*, session: Session, variant: str = "dpconv", images_dir: P
         raise InvalidInputError(f"the catalogue serves {len(ids)} garments; inpainting needs at least 20")
     size = model.config.image_size
     images = load_image_cache(session=session, item_ids=ids, size=size, cache_dir=images_dir)
-    label = name or variant
+    label = check_name("inpainting model name", name or variant)
     weights = InpaintLossWeights()
     recipe = InpaintRecipe(model, images, held_out(ids), features, weights=weights,
                            d_lr=train.lr / 2 if d_lr is None else d_lr, eval_images=eval_images,

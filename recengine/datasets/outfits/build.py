@@ -20,6 +20,7 @@ from recengine.datasets.outfits.composer import SLOT_ORDER, CatalogueArrays, Com
 from recengine.datasets.outfits.templates import TemplateDistribution, mean_size, slot_frequencies
 from recengine.datasets.outfits.users import templates_for
 from recengine.errors import InvalidInputError
+from recengine.names import check_name
 from recengine.store.bulk import allocate_ids, copy_rows
 from recengine.store.models import Dataset
 
@@ -38,6 +39,7 @@ class BuildSummary:
 
 
 def claim_dataset(session: Session, name: str, kind: str, seed: int, params: dict[str, Any], replace: bool) -> Dataset:
+    check_name("dataset name", name)  # it names the checkpoint files trained on it
     existing = session.scalar(select(Dataset).where(Dataset.name == name))
     if existing is not None:
         if not replace:
