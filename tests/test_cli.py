@@ -128,6 +128,24 @@ def test_an_argument_that_is_not_utf8_is_one_line(user_env: dict[str, str]) -> N
     assert result.returncode == 2 and "b'caf\\xe9' is not valid UTF-8" in result.stderr, result.stderr
 
 
+def test_a_data_dir_with_spaces_and_shell_characters_holds_a_working_server(user_env: dict[str, str],
+                                                                          tmp_path: Path) -> None:  # fmt: skip
+    """The wheel passes its socket folder through pg_ctl's shell unquoted: such a path never started a server."""
+    data_dir = tmp_path / "My Shop's $HOME, data"
+    user_env["RECENGINE_DATA_DIR"] = str(data_dir)
+    upgraded = _recengine("db", "upgrade", env=user_env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    status = _recengine("db", "status", env=user_env)  # a second process finds the same server and its schema
+    assert status.returncode == 0 and "up to date" in status.stdout, status.stderr
+    assert (data_dir / "pgdata" / "PG_VERSION").is_file()  # the data live in the data dir, only a link elsewhere
+    assert not _server_running(data_dir), "the server must stop when the last recengine process exits"
+    odd_temp = tmp_path / "odd temp"  # no plain folder to link from: say what to do instead
+    odd_temp.mkdir()
+    user_env["TMPDIR"] = str(odd_temp)
+    refused = _recengine("db", "status", env=user_env)
+    assert refused.returncode == 2 and "set RECENGINE_DATA_DIR to a path of letters" in refused.stderr, refused.stderr
+
+
 def test_a_data_dir_that_cannot_be_used_is_named(user_env: dict[str, str], tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
     user_env["RECENGINE_DATA_DIR"] = str(tmp_path / "a-file" / "data")

