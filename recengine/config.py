@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recengine.errors import ConfigurationError
@@ -65,6 +65,14 @@ class Settings(BaseSettings):
             super().__init__(*args, **values)
         except ValidationError as exc:  # a bad environment value: one line naming the variable, not a traceback
             raise ConfigurationError(settings_problem(exc, self.model_config.get("env_prefix", ""))) from None
+
+    @field_validator("data_dir", "catalogue_path")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        # Paths in the environment are not expanded by a service manager or an .env file: "~/shop" was a folder
+        # named "~" in the working directory. A relative data dir was stored relative in model_versions and
+        # index_versions, so a worker or API started elsewhere found no checkpoint.
+        return None if value is None else value.expanduser().absolute()
 
     @property
     def pgdata_dir(self) -> Path:

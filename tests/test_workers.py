@@ -370,6 +370,19 @@ def test_sqla_broker_urls(clean_env: pytest.MonkeyPatch) -> None:
     assert (conf.broker_url, conf.broker_transport_options) == ("sqla+sqlite:///jobs.db", {})  # upstream's own
 
 
+def test_paths_in_settings_are_absolute_and_expanded(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A service manager or an .env file does not expand "~"; a relative data dir was stored relative in
+    model_versions and index_versions, where a worker started in another folder found nothing."""
+    clean_env.setenv("HOME", str(tmp_path / "home"))
+    clean_env.chdir(tmp_path)
+    clean_env.setenv("RECENGINE_DATA_DIR", "~/shop")
+    clean_env.setenv("RECENGINE_CATALOGUE_PATH", "catalogue")
+    settings = Settings()
+    assert settings.data_dir == tmp_path / "home" / "shop" and settings.checkpoints_dir.is_absolute()
+    assert settings.catalogue_path == tmp_path / "catalogue"
+    assert Settings(data_dir=Path("data")).indexes_dir == tmp_path / "data" / "indexes"
+
+
 def test_building_the_app_starts_nothing(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECENGINE_")}
     env["XDG_DATA_HOME"] = str(tmp_path)
