@@ -153,6 +153,9 @@ def test_a_data_dir_that_cannot_be_used_is_named(user_env: dict[str, str], tmp_p
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"error: cannot use {tmp_path / 'a-file' / 'data'} as the data dir "
                                     "(RECENGINE_DATA_DIR): Not a directory"), result.stderr  # fmt: skip
+    user_env["RECENGINE_DATA_DIR"] = str(tmp_path / "a-file")
+    result = _recengine("db", "upgrade", env=user_env)
+    assert result.returncode == 2 and "(RECENGINE_DATA_DIR): it is a file, not a folder" in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("args", [

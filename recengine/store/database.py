@@ -75,6 +75,9 @@ def _check_data_dir(data_dir: Path) -> None:
     naming the setting, where the embedded server's start would fail with an OS traceback or a log to look up."""
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise ConfigurationError(f"cannot use {data_dir} as the data dir (RECENGINE_DATA_DIR): it is a file, not a "
+                                 "folder") from exc  # fmt: skip
     except OSError as exc:
         raise ConfigurationError(f"cannot use {data_dir} as the data dir (RECENGINE_DATA_DIR): "
                                  f"{exc.strerror or exc}") from exc  # fmt: skip
