@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from sqlalchemy import Engine, select, update
@@ -161,6 +162,23 @@ def test_latents_are_cached_and_a_changed_catalogue_recomputes_them(
     finally:
         _set_active(shop.db, gone, True)
         _sync(shop)
+
+
+def test_an_unreadable_latents_cache_is_computed_again(shop: Shop, service: Recommender, tmp_path: Path) -> None:
+    """A cache file cut short (a full disk, a crash before the rename reached the disk) failed every start."""
+    with shop.db.sessions() as session:
+        first = catalogue_latents(session=session, designer=service.designer.model, sha256=service.designer.sha256,
+                                  cache_dir=tmp_path)  # fmt: skip
+        (cached,) = tmp_path.glob("designer-latents-*.npy")
+        cached.write_bytes(cached.read_bytes()[:100])
+        again = catalogue_latents(session=session, designer=service.designer.model, sha256=service.designer.sha256,
+                                  cache_dir=tmp_path)  # fmt: skip
+        np.save(cached, np.zeros(len(first.latents.item_ids), np.float32))  # a readable file of the wrong shape
+        third = catalogue_latents(session=session, designer=service.designer.model, sha256=service.designer.sha256,
+                                  cache_dir=tmp_path)  # fmt: skip
+    assert torch.equal(again.latents.z, first.latents.z) and torch.equal(third.latents.z, first.latents.z)
+    assert np.array_equal(np.load(cached), first.latents.z.numpy())  # written again, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == [cached.name]  # no temp files left behind
 
 
 def _sync(shop: Shop) -> None:

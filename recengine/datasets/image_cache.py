@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from recengine.cache_files import load_array, save_array
 from recengine.errors import NotFoundError
 from recengine.store.bulk import any_of
 from recengine.store.models import Image, Item
@@ -65,8 +65,8 @@ def load_image_cache(*, session: Session, item_ids: NDArray[np.int64], size: int
         raise NotFoundError(f"items without an image: {missing[:5]}")
     shas: list[str] = [str(rows[int(i)]) for i in item_ids]
     path = cache_dir / f"images-{size}-{_key(shas, size)}.npy"
-    if path.exists():
-        cached: NDArray[np.uint8] = np.load(path, mmap_mode="r")
+    cached = load_array(path, (len(shas), size, size, 3), mmap=True)
+    if cached is not None:
         return cached
     out = np.empty((len(shas), size, size, 3), dtype=np.uint8)
     position = {sha: n for n, sha in enumerate(shas)}  # identical photos: decoded once, copied below
@@ -81,9 +81,6 @@ def load_image_cache(*, session: Session, item_ids: NDArray[np.int64], size: int
     for n, sha in enumerate(shas):
         if position[sha] != n:
             out[n] = out[position[sha]]
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp-{os.getpid()}.npy")  # per process: two jobs may build the same cache at once
-    np.save(tmp, out)
-    tmp.replace(path)
+    save_array(path, out)
     _log.info("cached %d images at %s", len(out), path)
     return out

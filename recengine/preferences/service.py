@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from recengine.cache_files import load_array, save_array
 from recengine.compatibility.scoring import embed_images
 from recengine.compatibility.train import joint_user_rows
 from recengine.datasets.image_cache import load_image_cache
@@ -118,14 +119,14 @@ def _context(session: Session, version_id: int, checkpoint: Path, sha: str, data
     model = compatibility_part(payload, family)
     data = load_protocol_data(session=session, dataset=dataset)
     z_path = cache_dir / f"embeddings-{sha[:20]}.npy"
-    if z_path.exists() and np.load(z_path, mmap_mode="r").shape[0] == len(data.item_ids):
-        z = torch.from_numpy(np.load(z_path))
+    cached = load_array(z_path, (len(data.item_ids), model.config.z_dim))
+    if cached is not None:
+        z = torch.from_numpy(cached)
     else:
         images = load_image_cache(session=session, item_ids=data.item_ids, size=model.config.image_size,
                                   cache_dir=cache_dir)  # fmt: skip
         z = embed_images(model, images)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        np.save(z_path, z.numpy())
+        save_array(z_path, z.numpy())  # atomic: a worker killed mid-write left a file every later fit failed on
     return build_context(version_id, model, data, z, trained_negative_mix(payload))
 
 

@@ -20,6 +20,7 @@ import torch
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
+from recengine.cache_files import load_array, save_array
 from recengine.compatibility.scoring import embed_images
 from recengine.embedding.catalogue import ServedItems, embed_served, prepared_chunks, served_items
 from recengine.embedding.embedder import ImageEmbedder
@@ -102,12 +103,6 @@ def _compute(session: Session, designer: Designer, embedder: ImageEmbedder | Non
     return z, vectors
 
 
-def _save(path: Path, array: NDArray[np.float32]) -> None:
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, array)
-    tmp.replace(path)
-
-
 def catalogue_latents(*, session: Session, designer: Designer, sha256: str, cache_dir: Path,
                       embedder: ImageEmbedder | None = None,
                       previous: LatentsEntry | None = None) -> LatentsEntry:  # fmt: skip
@@ -122,16 +117,13 @@ def catalogue_latents(*, session: Session, designer: Designer, sha256: str, cach
         return previous
     z_path = cache_dir / f"designer-latents-{key}.npy"
     v_path = cache_dir / f"retrieval-vectors-{key}.npy"
-    z_cached = np.load(z_path) if z_path.exists() else None
-    v_cached = np.load(v_path) if embedder is not None and v_path.exists() else None
-    fresh = z_cached is None or z_cached.shape[0] != len(items)
-    fresh |= embedder is not None and (v_cached is None or v_cached.shape != (len(items), embedder.dim))
-    if fresh:
+    z_cached = load_array(z_path, (len(items), designer.config.compatibility.z_dim))
+    v_cached = None if embedder is None else load_array(v_path, (len(items), embedder.dim))
+    if z_cached is None or (embedder is not None and v_cached is None):
         z, vectors = _compute(session, designer, embedder, items, sources, repairs, previous)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        _save(z_path, z.numpy())
+        save_array(z_path, z.numpy())
         if vectors is not None:
-            _save(v_path, vectors)
+            save_array(v_path, vectors)
         _log.info("cached designer latents of %d items at %s", len(items), z_path)
     else:
         z, vectors = torch.from_numpy(z_cached), v_cached
