@@ -320,6 +320,10 @@ def test_fit_and_store_a_newcomers_preferences(session: Session, tmp_path: Path)
     torch.testing.assert_close(ctx.z[:50], embed_images(ctx.model, images[:50]), rtol=1e-5, atol=1e-5)
     again = load_model_context(session=session, model_version_id=version_id, cache_dir=tmp_path / "cache")
     assert torch.equal(again.z, ctx.z)
+    for cached in [*(tmp_path / "cache").glob("embeddings-*.npy"), *(tmp_path / "cache").glob("images-*.npy")]:
+        cached.write_bytes(cached.read_bytes()[:200])  # cut short, as by a worker killed mid-write: recomputed
+    healed = load_model_context(session=session, model_version_id=version_id, cache_dir=tmp_path / "cache")
+    torch.testing.assert_close(healed.z, ctx.z, rtol=1e-5, atol=1e-5)
     assert set(np.unique(ctx.pair_users).tolist()) == set(joint.tolist())
     assert (data.item_slot[ctx.bottoms] == data.target_slot).all()
     assert ctx.mix == NegativeMix()  # the negatives the checkpoint was trained with
