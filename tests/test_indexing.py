@@ -14,7 +14,7 @@ from recengine.datasets.importers.myntra import import_myntra
 from recengine.embedding.catalogue import load_prepared, served_items
 from recengine.embedding.embedder import PixelEmbedder
 from recengine.errors import InvalidInputError, NotFoundError
-from recengine.index import IndexStore
+from recengine.index import IndexIntegrityError, IndexStore
 from recengine.indexing.service import build_index, check_consistency, sync_index
 from recengine.indexing.serving import ServingIndex
 from recengine.store.database import Database
@@ -152,3 +152,28 @@ def test_serving_index_picks_up_new_versions_without_a_restart(db: Database, tmp
     assert serving.version != first_version and served[0] not in after.ids
     with db.transaction() as session:
         session.execute(update(Item).where(Item.id == served[0]).values(is_active=True))
+
+
+def test_a_published_version_that_fails_to_load_leaves_the_served_one_in_place(db: Database, tmp_path: Path) -> None:
+    """A damaged version (a bad disk, a folder deleted by hand) made every search fail although the version in
+    memory was whole."""
+    serving = ServingIndex(tmp_path / "catalogue", refresh_s=0.0)
+    everything = np.ones((1, 192), np.float32) / np.sqrt(192)
+    embedder = PixelEmbedder()
+    build_index(db=db, root=tmp_path, embedder=embedder)
+    before = serving.search(everything, 5)
+    first = serving.version
+    damaged = build_index(db=db, root=tmp_path, embedder=embedder)
+    data = tmp_path / "catalogue" / damaged.version_name / "index.faiss"
+    data.write_bytes(data.read_bytes()[:-8])
+    after = serving.search(everything, 5)  # served from the version in memory
+    assert serving.version == first and np.array_equal(after.ids, before.ids)
+    assert serving.problem is not None and f"version {damaged.version_name} cannot be loaded" in serving.problem
+    repaired = sync_index(db=db, root=tmp_path, embedder=embedder)  # rebuilds: the current version is unreadable
+    serving.search(everything, 5)
+    assert repaired.full_rebuild and repaired.item_count == len(_served(db))
+    assert serving.version == repaired.version_name and serving.problem is None
+    fresh = ServingIndex(tmp_path / "catalogue", refresh_s=0.0)  # a process with nothing loaded still says why
+    (tmp_path / "catalogue" / "CURRENT").write_text(f"{damaged.version_name}\n")
+    with pytest.raises(IndexIntegrityError, match="does not match its sha256"):
+        fresh.search(everything, 5)

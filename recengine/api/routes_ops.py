@@ -88,4 +88,6 @@ def _checks(state: ApiState) -> tuple[dict[str, str], bool]:
     index = recommender.serving.current().index
     checks["designer"] = f"ok: {recommender.designer.label}"
     checks["index"] = f"ok: {state.settings.api_index_name} {recommender.serving.version} ({len(index)} items)"
+    if recommender.serving.problem is not None:  # still ready: the version served is whole
+        checks["index"] += f"; {recommender.serving.problem}"
     return checks, True

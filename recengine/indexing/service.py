@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from recengine.embedding.catalogue import embed_served, served_items
 from recengine.embedding.embedder import ImageEmbedder, embedder_kind
-from recengine.index import CatalogueIndex, IndexStore, index_path
+from recengine.index import CatalogueIndex, IndexIntegrityError, IndexStore, index_path
 from recengine.inpainting.repair import StoredRepairs
 from recengine.store.database import Database
 from recengine.store.models import IndexVersion, Item
@@ -132,12 +132,16 @@ def _build(db: Database, root: Path, embedder: ImageEmbedder, name: str, factory
 
 def sync_index(*, db: Database, root: Path, embedder: ImageEmbedder, name: str = DEFAULT_NAME,
                progress: Progress | None = None) -> IndexReport:  # fmt: skip
-    """Apply the catalogue's changes since the current version; a full build when there is none yet, or when
-    it was made by another embedder (vectors of two embedders are never mixed in one index). A mask kept or
-    removed since counts as a change of its item."""
+    """Apply the catalogue's changes since the current version; a full build when there is none yet, when it
+    was made by another embedder (vectors of two embedders are never mixed in one index), or when it fails its
+    integrity checks. A mask kept or removed since counts as a change of its item."""
     store = IndexStore(index_path(root, name))
     with index_lock(db, name):  # the current version is read under the lock: no job publishes meanwhile
-        index = store.load_current()
+        try:
+            index = store.load_current()
+        except IndexIntegrityError as exc:  # derived data: rebuilt from the catalogue rather than failing every sync
+            _log.warning("index %s: the current version cannot be loaded (%s); building a new one", name, exc)
+            index = None
         if index is None or index.manifest.embedder_version != embedder.version:
             return _build(db, root, embedder, name, None, progress)
         start = time.perf_counter()

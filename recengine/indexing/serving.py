@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy.typing as npt
 
-from recengine.errors import NotFoundError
+from recengine.errors import NotFoundError, RecengineError
 from recengine.index import CatalogueIndex, IndexHandle, IndexStore, SearchResult
 
 _log = logging.getLogger(__name__)
@@ -29,6 +29,8 @@ class ServingIndex:
         self._version: str | None = None
         self._checked = 0.0
         self._reload = threading.Lock()
+        #: Why the version ``CURRENT`` names is not the one served (it failed to load), or None.
+        self.problem: str | None = None
 
     @property
     def version(self) -> str | None:
@@ -50,8 +52,20 @@ class ServingIndex:
             self._checked = now
             name = self.store.current_version()
             if name is None or name == self._version:
+                self.problem = None
                 return
-            index: CatalogueIndex = self.store.load_version(name)
+            try:
+                index: CatalogueIndex = self.store.load_version(name)
+            except RecengineError as exc:
+                if self._handle is None:
+                    raise
+                # A version that fails its checks (a damaged disk, a folder deleted by hand) must not take down
+                # the one serving well: keep it, say so in /readyz, and look again at the next refresh.
+                if self.problem is None:
+                    _log.error("index version %s cannot be loaded; still serving %s: %s", name, self._version, exc)
+                self.problem = f"version {name} cannot be loaded ({exc}); serving {self._version}"
+                return
+            self.problem = None
             if self._handle is None:
                 self._handle = IndexHandle(index)
             else:
