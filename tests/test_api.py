@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -101,6 +102,29 @@ def test_readyz_says_what_is_missing_and_requests_get_503(shop: Shop, keys: Keys
         assert checks["database"] == "ok" and "no index published" in checks["recommender"]
         body = {"item": "x", "category": "bottom"}
         assert_error(client.post("/v1/recommendations", json=body, headers=H(keys.writer)), 503, "not_ready")
+
+
+def test_readyz_names_a_damaged_newer_index_version_and_answers_from_the_served_one(
+    shop: Shop,  # noqa: F811
+    keys: Keys,
+    tmp_path: Path,
+) -> None:
+    shutil.copytree(shop.settings.indexes_dir, tmp_path / "indexes")
+    root = tmp_path / "indexes" / "catalogue"
+    with client_for(shop, data_dir=tmp_path) as client:
+        served = _ids(_ask(client, keys.writer, item=shop.top, category="bottom", k=3, designs=1, seed=0))
+        current = (root / "CURRENT").read_text().strip()
+        damaged = f"v{int(current[1:]) + 1:06d}"
+        shutil.copytree(root / current, root / damaged)
+        (root / damaged / "index.faiss").write_bytes(b"not an index")
+        (root / "CURRENT").write_text(f"{damaged}\n")
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text  # the version in memory is whole: still ready, and says why
+        index_check = ready.json()["checks"]["index"]
+        assert index_check.startswith(f"ok: catalogue {current}")
+        assert f"version {damaged} cannot be loaded" in index_check
+        again = _ids(_ask(client, keys.writer, item=shop.top, category="bottom", k=3, designs=1, seed=0))
+        assert again == served
 
 
 def test_metrics_time_routes_and_count_items_and_jobs(client: TestClient, keys: Keys, shop: Shop) -> None:  # noqa: F811
