@@ -261,6 +261,12 @@ def test_index_commands_build_check_search_and_draw(user_env: dict[str, str], tm
     assert picture.stat().st_size > 0
     both = _recengine("index", "search", "--item", "c1", "--image", str(picture), env=user_env)
     assert both.returncode == 2 and "exactly one" in both.stderr
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    unreadable = _recengine("index", "search", "--image", str(notes), env=user_env)  # was PIL's words on a buffer
+    assert unreadable.returncode == 2 and f"{notes} is not a readable image" in unreadable.stderr, unreadable.stderr
+    capes = _recengine("index", "search", "--item", "c1", "--category", "capes", env=user_env)  # was an empty table
+    assert capes.returncode == 2 and "has no category 'capes'; it has: bottom, top" in capes.stderr, capes.stderr
 
     # A catalogue change queues a sync job; until it runs, the check names the missing item.
     shirt = "c4,Men,Apparel,Topwear,Shirts,White,Summer,2012,Casual,Tee"

@@ -20,6 +20,7 @@ from recengine.errors import InvalidInputError, NotFoundError
 from recengine.index import IndexStore, index_path
 from recengine.indexing.service import DEFAULT_NAME, build_index, check_consistency, sync_index
 from recengine.inpainting.repair import store_masks
+from recengine.inpainting.service import decode_photo
 from recengine.store.models import IndexVersion, Item
 from recengine.viz import Tile, save_grid
 
@@ -143,9 +144,13 @@ def search(
         if emb.version != index.manifest.embedder_version:
             raise InvalidInputError(f"the index was built by {index.manifest.embedder_version}, which is not "
                                     f"registered here (found {emb.version}): rebuild the index")  # fmt: skip
+        if category is not None and not index.partitions().get(category, ("", 0))[1]:
+            known = sorted(name for name, (_, count) in index.partitions().items() if count)
+            raise NotFoundError(f"index {name!r} has no category {category!r}; it has: {', '.join(known)}")
         if image is not None:
             if not image.is_file():
                 raise NotFoundError(f"no image file {image}")
+            decode_photo(image.read_bytes(), what=str(image))  # names the file; PIL's error names a buffer
             pixels = prepare_image(image.read_bytes(), emb.image_size)[None]
             exclude: list[int] = []
         else:
