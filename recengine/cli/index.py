@@ -21,6 +21,8 @@ from recengine.index import IndexStore, index_path
 from recengine.indexing.service import DEFAULT_NAME, build_index, check_consistency, sync_index
 from recengine.inpainting.repair import store_masks
 from recengine.inpainting.service import decode_photo
+from recengine.names import check_name
+from recengine.recommend.service import index_categories
 from recengine.store.models import IndexVersion, Item
 from recengine.viz import Tile, save_grid
 
@@ -30,7 +32,7 @@ app = typer.Typer(help="The FAISS catalogue index (artifacts under <data dir>/in
 def index_name(value: str) -> str:
     """Typer callback: an index name is refused when the command line is read, before any embedding."""
     try:
-        index_path(Path(), value)
+        check_name("index name", value)
     except InvalidInputError as exc:
         raise typer.BadParameter(str(exc)) from exc
     return value
@@ -144,14 +146,15 @@ def search(
         if emb.version != index.manifest.embedder_version:
             raise InvalidInputError(f"the index was built by {index.manifest.embedder_version}, which is not "
                                     f"registered here (found {emb.version}): rebuild the index")  # fmt: skip
-        if category is not None and not index.partitions().get(category, ("", 0))[1]:
-            known = sorted(name for name, (_, count) in index.partitions().items() if count)
+        known = index_categories(index)
+        if category is not None and category not in known:
             raise NotFoundError(f"index {name!r} has no category {category!r}; it has: {', '.join(known)}")
         if image is not None:
             if not image.is_file():
                 raise NotFoundError(f"no image file {image}")
-            decode_photo(image.read_bytes(), what=str(image))  # names the file; PIL's error names a buffer
-            pixels = prepare_image(image.read_bytes(), emb.image_size)[None]
+            data = image.read_bytes()
+            decode_photo(data, what=str(image))  # names the file; PIL's error names a buffer
+            pixels = prepare_image(data, emb.image_size)[None]
             exclude: list[int] = []
         else:
             found = session.scalar(select(Item).where(Item.external_id == item))
