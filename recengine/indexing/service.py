@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from recengine.embedding.catalogue import embed_served, served_items
@@ -41,9 +41,12 @@ from recengine.store.models import IndexVersion, Item
 _log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
 DEFAULT_NAME = "catalogue"
-#: Changes committed this long before a sync started may still carry an older ``updated_at`` (it is the
-#: transaction's start time): the next sync looks back this far again. Re-updating an item is harmless.
+#: How far back the next sync looks when some sessions' transactions cannot be seen (a role without
+#: ``pg_read_all_stats`` sees other roles' sessions without their ``xact_start``). Re-embedding is harmless.
 WATERMARK_OVERLAP = timedelta(minutes=5)
+#: Margin for a transaction that took its start time but was not yet listed in ``pg_stat_activity`` when the
+#: watermark was read (microseconds in PostgreSQL's code; a second costs a few re-embedded items at most).
+WATERMARK_MARGIN = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ def index_lock(db: Database, name: str) -> Iterator[None]:
     key = int.from_bytes(hashlib.sha256(f"recengine-index:{name}".encode()).digest()[:8], "big", signed=True)
     with db.engine.connect() as conn:
         conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        conn.commit()  # the lock is the session's; an open transaction here would hold back the sync's watermark
         try:
             yield
         finally:
@@ -88,11 +92,36 @@ def index_lock(db: Database, name: str) -> Iterator[None]:
             conn.commit()
 
 
-def _db_now(session: Session) -> datetime:
-    now: datetime | None = session.scalar(select(func.clock_timestamp()))
-    if now is None:
+#: The database's clock, the start of the oldest transaction of another client session of this database, and
+#: how many sessions of this database this role may not look into (PostgreSQL shows them with every column but
+#: pid, database and user empty).
+_ACTIVITY = text("""
+    SELECT clock_timestamp() AS now,
+           min(xact_start) FILTER (WHERE pid <> pg_backend_pid() AND backend_type = 'client backend') AS oldest,
+           count(*) FILTER (WHERE backend_type IS NULL) AS hidden
+    FROM pg_stat_activity WHERE datname = current_database()
+""")
+
+
+def watermark(now: datetime, oldest: datetime | None, hidden: int) -> datetime:
+    """Where the next sync starts looking for changed items.
+
+    ``items.updated_at`` is ``now()``, its transaction's start, so a transaction still open when a sync reads
+    the catalogue commits rows stamped before the sync began. Such rows are at or after the start of the oldest
+    transaction open at that moment, which is therefore the watermark, less a small margin. Transactions this
+    role cannot see are bounded by :data:`WATERMARK_OVERLAP` instead.
+    """
+    mark = now if oldest is None else min(now, oldest)
+    return mark - (WATERMARK_OVERLAP if hidden else WATERMARK_MARGIN)
+
+
+def _sync_mark(session: Session) -> datetime:
+    """:func:`watermark` as of now; the first statement of the session's transaction, because PostgreSQL
+    keeps one picture of ``pg_stat_activity`` per transaction."""
+    row = session.execute(_ACTIVITY).one()
+    if row.now is None:
         raise RuntimeError("the database returned no clock_timestamp()")
-    return now
+    return watermark(row.now, row.oldest, int(row.hidden))
 
 
 def sync_job_params(*, session: Session, name: str = DEFAULT_NAME) -> dict[str, Any] | None:
@@ -120,7 +149,7 @@ def _build(db: Database, root: Path, embedder: ImageEmbedder, name: str, factory
     """:func:`build_index`'s work; the caller holds the index's lock."""
     start = time.perf_counter()
     with db.sessions() as session:
-        started = _db_now(session)
+        started = _sync_mark(session)
         items = served_items(session=session)
         vectors = embed_served(session=session, items=items, embedder=embedder, progress=progress,
                                repair=StoredRepairs.load(session))  # fmt: skip
@@ -146,10 +175,13 @@ def sync_index(*, db: Database, root: Path, embedder: ImageEmbedder, name: str =
             return _build(db, root, embedder, name, None, progress)
         start = time.perf_counter()
         with db.sessions() as session:
-            started = _db_now(session)
-            watermark = session.scalar(
+            started = _sync_mark(session)
+            # The row of this very version: its files' sha256 tells it from a same-named version of another
+            # data dir sharing the database, or of this one before its indexes were deleted.
+            since = session.scalar(
                 select(IndexVersion.synced_through)
-                .where(IndexVersion.name == name, IndexVersion.version_name == store.current_version())
+                .where(IndexVersion.name == name, IndexVersion.sha256 == index.manifest.sha256)
+                .order_by(IndexVersion.id.desc())
                 .limit(1)
             )
             served = served_items(session=session)
@@ -157,7 +189,7 @@ def sync_index(*, db: Database, root: Path, embedder: ImageEmbedder, name: str =
             position = {int(i): n for n, i in enumerate(served.ids)}
             to_add = [i for i in position if i not in indexed]
             to_remove = sorted(indexed - position.keys())
-            changed = _changed_since(session, watermark, position, indexed)
+            changed = _changed_since(session, since, position, indexed)
             fresh = served.subset([position[i] for i in sorted({*to_add, *changed})])
             vectors = embed_served(session=session, items=fresh, embedder=embedder, progress=progress,
                                    repair=StoredRepairs.load(session))  # fmt: skip
@@ -169,11 +201,10 @@ def sync_index(*, db: Database, root: Path, embedder: ImageEmbedder, name: str =
                         counts=(len(to_add), removed, updated, len(fresh)))  # fmt: skip
 
 
-def _changed_since(session: Session, watermark: datetime | None, position: dict[int, int],
+def _changed_since(session: Session, since: datetime | None, position: dict[int, int],
                    indexed: set[int]) -> list[int]:  # fmt: skip
-    if watermark is None:  # a version without its row (crash before recording): re-embed everything indexed
+    if since is None:  # a version without its row (crash before recording): re-embed everything indexed
         return [i for i in position if i in indexed]
-    since = watermark - WATERMARK_OVERLAP
     ids = session.scalars(select(Item.id).where(Item.updated_at >= since)).all()
     return [int(i) for i in ids if int(i) in position and int(i) in indexed]
 

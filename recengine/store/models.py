@@ -273,7 +273,8 @@ class IndexVersion(Base):
     embedder_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"), index=True)
     embedder: Mapped[str | None] = mapped_column(String(200))  # the embedder's version string (manifest's)
     version_name: Mapped[str | None] = mapped_column(String(64))  # the artifact directory under the index root
-    synced_through: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # catalogue changes seen
+    # The sync watermark: every catalogue change stamped (items.updated_at) before it is in this version.
+    synced_through: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     factory: Mapped[str] = mapped_column(String(128))
     metric: Mapped[str] = mapped_column(String(16), server_default="ip")
     dim: Mapped[int] = mapped_column(Integer)
