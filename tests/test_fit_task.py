@@ -61,6 +61,7 @@ def test_worker_fits_and_stores_theta_once(
     done = worker.wait_for_job(job.id, timeout_s=120)
     assert done.status == "succeeded", (done.error, worker.log_tail())
     assert done.progress == 1.0 and done.result is not None
+    assert done.message == f"{done.result['steps']}/{done.result['steps']}"  # was the last report, "10/300"
     assert done.result["user_id"] == newcomer and done.result["n_examples"] > 0 and not done.result["is_prior"]
     first = _preferences(engine, newcomer, version)
     assert len(first) == 1 and first[0].dim == TINY.z_dim and first[0].loss == pytest.approx(done.result["loss"])

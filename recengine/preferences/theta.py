@@ -98,7 +98,7 @@ def fit_theta(model: CompatibilityModel, z_pos: torch.Tensor, z_neg: torch.Tenso
         z_pos: (P, z_dim) z_q ⊙ z_c of the user's positive outfits.
         z_neg: (P, K, z_dim) z_o of K negatives per positive (Eq. 6 and Eq. 7 outfits).
         config: Optimisation settings.
-        progress: Called with (step, max steps).
+        progress: Called with (step, max steps) every 10 steps, then (steps taken, steps taken) at the end.
         weights: (K,) non-negative weight of each negative column, summing to 1; None: all equal.
 
     Returns:
@@ -164,6 +164,6 @@ def fit_theta(model: CompatibilityModel, z_pos: torch.Tensor, z_neg: torch.Tenso
                 optimiser.zero_grad()
                 objective().backward()  # type: ignore[no-untyped-call]
                 optimiser.step()
-    if progress is not None and step % 10:  # the last evaluation, whenever the fit stopped
-        progress(step, config.steps)
+    if progress is not None:  # the end, whenever the fit stopped: the steps it took are its whole work
+        progress(step, step)
     return FitResult(best_theta.double().numpy(), best, step, len(z_pos), time.perf_counter() - start, False)
