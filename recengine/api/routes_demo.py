@@ -12,6 +12,7 @@ from importlib import resources
 
 from fastapi import APIRouter, Request, Response
 
+from recengine.api.caching import not_modified
 from recengine.api.errors import ApiError
 
 #: The files the page is made of, with their media types; nothing else under ``static/`` is served.
@@ -32,7 +33,7 @@ def _serve(request: Request, data: bytes, media_type: str, headers: dict[str, st
     # no-cache means "revalidate": an upgraded server's page shows at once, and an unchanged one costs a 304.
     etag = f'"{hashlib.sha256(data).hexdigest()[:32]}"'
     common = {"ETag": etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", **(headers or {})}
-    if request.headers.get("if-none-match") == etag:
+    if not_modified(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=common)
     return Response(data, media_type=media_type, headers=common)
 

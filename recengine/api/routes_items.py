@@ -12,6 +12,7 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from pydantic import ValidationError
 
 from recengine.api.auth import Admin, StateDep
+from recengine.api.caching import not_modified
 from recengine.api.errors import ApiError
 from recengine.api.links import item_image_url, item_out, item_url, job_ref, request_base
 from recengine.api.paths import ItemKey
@@ -173,7 +174,7 @@ def image(item_id: ItemKey, request: Request, state: StateDep) -> Response:
             raise ApiError(404, "not_found", f"catalogue item {item_id!r} has no image")
         etag = f'"{item.image_sha256}"'
         headers = {"ETag": etag, "Cache-Control": "public, max-age=3600"}
-        if request.headers.get("if-none-match") == etag:
+        if not_modified(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
         data = load_image(session, item.image_sha256)
         media = MEDIA_TYPES.get(item.image.format, "application/octet-stream")
