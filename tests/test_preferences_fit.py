@@ -391,6 +391,9 @@ def test_fit_and_store_a_newcomers_preferences(session: Session, tmp_path: Path)
     q, c = user_examples(session=session, ctx=ctx, user_id=lonely.id, rng=np.random.default_rng(0))
     assert c.tolist() == [int(ctx.bottoms[0])] and np.isin(q, ctx.pair_queries).all()
     assert fit_user(session=session, ctx=ctx, user_id=lonely.id).n_examples == 1
+    session.add(Interaction(user_id=lonely.id, item_id=liked, kind="like"))  # the same like again: a retried call
+    session.flush()
+    assert fit_user(session=session, ctx=ctx, user_id=lonely.id).n_examples == 1
 
     # Refusals: an unknown user, a non-finite θu.
     missing = (session.scalar(select(func.max(User.id))) or 0) + 1000

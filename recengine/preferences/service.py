@@ -147,7 +147,7 @@ def build_context(version_id: int, model: CompatibilityModel, data: ProtocolData
 def user_examples(*, session: Session, ctx: ModelContext, user_id: int,
                   rng: np.random.Generator) -> tuple[IntArray, IntArray]:  # fmt: skip
     """(queries, complements) item indices of a user's history: pairs from the outfits they own that no split
-    holds out (valid/test), plus each liked item of the target slot with a random query."""
+    holds out (valid/test), plus each distinct liked item of the target slot with a random query."""
     held_out = select(SplitAssignment.entity_id).where(
         SplitAssignment.entity == "outfit", SplitAssignment.part.in_(("valid", "test"))
     )
@@ -169,8 +169,11 @@ def user_examples(*, session: Session, ctx: ModelContext, user_id: int,
         if tops and bottoms:
             q.append(tops[0])
             c.append(bottoms[0])
-    liked = session.scalars(select(Interaction.item_id).where(Interaction.user_id == user_id,
-                                                              Interaction.kind == "like"))  # fmt: skip
+    # A like is a state, not an event: liked twice (a client's retried call) is one example. Ordered by the first
+    # like, so the random queries drawn below are the same whatever order the database returns rows in.
+    liked = session.scalars(select(Interaction.item_id)
+                            .where(Interaction.user_id == user_id, Interaction.kind == "like")
+                            .group_by(Interaction.item_id).order_by(func.min(Interaction.id)))  # fmt: skip
     for item_id in liked:
         i = ctx.index.get(item_id)
         if i is not None and slot[i] == ctx.data.target_slot:
