@@ -192,3 +192,6 @@ def test_malformed_categories_csv(session: Session, small_copy: Path) -> None:
     (small_copy / "categories.csv").write_text("2,undefined,\n3\n")
     with pytest.raises(InvalidInputError, match=r"categories\.csv:2: expected id,fine_category,semantic_category"):
         import_polyvore_outfits(small_copy, session=session)
+    (small_copy / "categories.csv").write_text('2,"undefined,\n3,tops,tops\n4,shoes,shoes\n')  # rows 3 and 4 swallowed
+    with pytest.raises(InvalidInputError, match=r"categories\.csv: not a readable CSV file \(unexpected end of data"):
+        import_polyvore_outfits(small_copy, session=session)

@@ -110,6 +110,7 @@ def _write_map(tmp_path: Path, *rows: str) -> Path:
         (["bottoms,top,Apparel,Topwear,Tshirts"], "is slot 'bottom'"),
         (["tops,top,Apparel,Topwear"], "non-empty cells"),
         ([], "no rows"),
+        (['tops,top,Apparel,Topwear,"Tshirts', "bottoms,bottom,Apparel,Bottomwear,Jeans"], "unexpected end of data"),
     ],
 )
 def test_malformed_map_raises(tmp_path: Path, rows: list[str], problem: str) -> None:

@@ -148,7 +148,7 @@ def _categories(path: Path) -> dict[str, tuple[str | None, str | None]]:
     out: dict[str, tuple[str | None, str | None]] = {}
     try:
         with file.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
+            reader = csv.reader(fh, strict=True)  # an unclosed quote is an error, not the rest of the file in one cell
             for row in reader:
                 if not any(cell.strip() for cell in row):
                     continue

@@ -74,34 +74,63 @@ def _tail(name: str) -> str:
 
 
 def read_csv_rows(path: Path, *, known: set[str], required: set[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield ``(line number, row)``; a bad header or an unreadable file raises, ragged rows get ``__error__``."""
+    """Yield ``(line number, row)``; a bad header, malformed quoting or an unreadable file raises, ragged rows
+    get ``__error__``."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            yield from _rows(csv.reader(fh), path, known=known, required=required)
+            # strict: a quote that is never closed is an error. Otherwise the csv module reads every later line
+            # into that one field, and the rows it swallowed vanish without a skip to show for them.
+            yield from _rows(_records(csv.reader(fh, strict=True), path), path, known=known, required=required)
     except OSError as exc:
         raise InvalidInputError(f"{path}: cannot open ({exc})") from exc
-    except (csv.Error, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise InvalidInputError(f"{path}: not a readable UTF-8 CSV file ({exc})") from exc
 
 
-def _rows(reader: Any, path: Path, *, known: set[str], required: set[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    header = next(reader, None)
-    if header is None:
+def _records(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` of each record; malformed quoting raises, naming the line the record starts on."""
+    while True:
+        start = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise InvalidInputError(f"{path}:{start}: a quoted field that starts on this line is never closed "
+                                        "(a stray \" would swallow every later row)") from exc  # fmt: skip
+            raise InvalidInputError(f"{path}:{reader.line_num}: malformed CSV quoting ({exc})") from exc
+        yield reader.line_num, values
+
+
+def _separator_hint(header: list[str]) -> str:
+    for separator, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+        if len(header) == 1 and separator in header[0]:
+            return f" (the header is one column holding {name}: columns must be separated by commas)"
+    return ""
+
+
+def _rows(records: Iterator[tuple[int, list[str]]], path: Path, *, known: set[str],
+          required: set[str]) -> Iterator[tuple[int, dict[str, str]]]:  # fmt: skip
+    first = next(records, None)
+    if first is None:
         raise InvalidInputError(f"{path}: empty file, expected a header row")
-    header = [h.strip() for h in header]
+    header = [h.strip() for h in first[1]]
     unknown = [h for h in header if h not in known]
     if unknown:
-        raise InvalidInputError(f"{path}: unknown column(s) {unknown}; expected some of {sorted(known)}")
+        raise InvalidInputError(
+            f"{path}: unknown column(s) {unknown}; expected some of {sorted(known)}{_separator_hint(header)}"
+        )
     repeated = sorted({h for h in header if header.count(h) > 1})
     if repeated:
         raise InvalidInputError(f"{path}: column(s) {repeated} appear more than once")
     missing = required - set(header)
     if missing:
         raise InvalidInputError(f"{path}: missing required column(s) {sorted(missing)}")
-    for values in reader:
+    for line, values in records:
         if not values:
             continue
         if len(values) != len(header):
-            yield reader.line_num, {"__error__": f"row has {len(values)} fields, the header has {len(header)}"}
+            yield line, {"__error__": f"row has {len(values)} fields, the header has {len(header)}"}
             continue
-        yield reader.line_num, {k: v.strip() for k, v in zip(header, values, strict=True)}
+        yield line, {k: v.strip() for k, v in zip(header, values, strict=True)}

@@ -86,7 +86,7 @@ def _read_csv(file: Path) -> list[list[str]]:
     """All rows of ``file``; unreadable or malformed files raise InvalidInputError naming the file."""
     try:
         with file.open(newline="", encoding="utf-8-sig") as fh:
-            return list(csv.reader(fh))
+            return list(csv.reader(fh, strict=True))  # an unclosed quote fails, instead of eating the later rows
     except OSError as exc:
         raise InvalidInputError(f"{file}: cannot read ({exc})") from exc
     except (UnicodeDecodeError, csv.Error) as exc:
