@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from recengine.errors import ConflictError, InvalidInputError, NotFoundError
 from recengine.store.bulk import any_of
+from recengine.store.catalogue_lock import lock_for_insert
 from recengine.store.images import ImageInfo
 from recengine.store.models import Image, Item
 
@@ -72,6 +73,7 @@ def create_item(*, session: Session, external_id: str, fields: Mapping[str, Any]
     give one item and one conflict, never a database error.
     """
     _check_fields(fields)
+    lock_for_insert(session)
     values = dict(fields, external_id=external_id)
     values.setdefault("source", "api")
     if image is not None:

@@ -25,6 +25,7 @@ from recengine.datasets.importers.records import (
 )
 from recengine.errors import InvalidInputError
 from recengine.store.bulk import any_of, copy_rows
+from recengine.store.catalogue_lock import lock_for_import
 from recengine.store.images import ImageInfo, inspect_image
 from recengine.store.models import Image, Item, Outfit, OutfitItem
 
@@ -41,6 +42,7 @@ class CatalogueWriter:
     def __init__(
         self, *, session: Session, report: ImportReport, batch_size: int = 1000, workers: int | None = None
     ) -> None:
+        lock_for_import(session)  # before anything is read: what exists decides between COPY and UPDATE
         self.session = session
         self.report = report
         self.batch_size = batch_size
