@@ -12,6 +12,7 @@ import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from recengine.errors import ConflictError, InvalidInputError, NotFoundError
@@ -37,12 +38,18 @@ def create_key(*, session: Session, name: str, role: str = "writer") -> tuple[Ap
         raise InvalidInputError("a key needs a name of 1 to 64 characters")
     if role not in API_ROLES:
         raise InvalidInputError(f"unknown role {role!r}; choose one of {', '.join(API_ROLES)}")
-    if session.scalar(select(ApiKey.id).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))) is not None:
-        raise ConflictError(f"a live key is already named {name!r}: revoke it first")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(name=name, key_sha256=hash_key(key), role=role)
-    session.add(row)
-    session.flush()
+    # The insert detects a live namesake itself: two creations of one name at once (two terminals, a deploy
+    # script run twice) give one key and one ConflictError, where a check before the insert let both through
+    # to a UniqueViolation.
+    stmt = (insert(ApiKey).values(name=name, key_sha256=hash_key(key), role=role)
+            .on_conflict_do_nothing(index_elements=["name"], index_where=ApiKey.revoked_at.is_(None))
+            .returning(ApiKey.id))  # fmt: skip
+    new_id = session.scalar(stmt)
+    if new_id is None:
+        raise ConflictError(f"a live key is already named {name!r}: revoke it first")
+    row = session.get(ApiKey, new_id)
+    assert row is not None
     return row, key
 
 

@@ -1,4 +1,5 @@
-"""Concurrent catalogue writes: two imports of one file, an API creation during an import (real connections)."""
+"""Writes that race: two imports of one file, an API creation during an import, two keys of one name (real
+connections to a real PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from recengine.datasets.importers.csv_generic import import_csv
 from recengine.datasets.importers.records import ImportReport
 from recengine.errors import ConflictError
+from recengine.store.api_keys import create_key
 from recengine.store.catalogue_lock import lock_for_import
 from recengine.store.items import create_item
 from recengine.store.models import Image, Item
@@ -78,3 +80,25 @@ def test_creating_an_item_during_an_import_is_refused_clearly_and_works_after(en
         create_item(session=b, external_id="lock-api-b", fields={})
         a.commit()
         b.commit()
+
+
+def test_two_keys_of_one_name_created_at_once_give_one_key_and_one_conflict(engine: Engine) -> None:
+    """The second creation checked before the first committed, then failed with a UniqueViolation traceback."""
+    outcome: dict[str, BaseException] = {}
+
+    def second() -> None:
+        try:
+            with Session(engine) as session, session.begin():
+                create_key(session=session, name="race")
+        except BaseException as exc:  # handed to the test thread
+            outcome["error"] = exc
+
+    with Session(engine) as first:
+        create_key(session=first, name="race")
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(timeout=1.0)  # the second insert waits for the first transaction
+        first.commit()
+    thread.join(timeout=30)
+    assert isinstance(outcome.get("error"), ConflictError), outcome
+    assert "a live key is already named 'race'" in str(outcome["error"])
