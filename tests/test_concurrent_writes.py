@@ -13,14 +13,17 @@ from sqlalchemy.orm import Session
 
 from recengine.datasets.importers.csv_generic import import_csv
 from recengine.datasets.importers.records import ImportReport
-from recengine.errors import ConflictError
+from recengine.datasets.outfits.build import claim_dataset
+from recengine.errors import ConflictError, InvalidInputError
 from recengine.store.api_keys import create_key
 from recengine.store.catalogue_lock import lock_for_import
 from recengine.store.items import create_item
-from recengine.store.models import Image, Item
+from recengine.store.models import Image, Item, ModelVersion
+from recengine.training.register import register_checkpoint
 from tests.conftest import MYNTRA, require
 
 PHOTOS = ("1163", "1164", "1165", "1525")
+CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "compatibility-default-full.pt"
 
 
 @pytest.fixture
@@ -102,3 +105,49 @@ def test_two_keys_of_one_name_created_at_once_give_one_key_and_one_conflict(engi
     thread.join(timeout=30)
     assert isinstance(outcome.get("error"), ConflictError), outcome
     assert "a live key is already named 'race'" in str(outcome["error"])
+
+
+def test_one_checkpoint_registered_twice_at_once_gives_one_row(engine: Engine) -> None:
+    """Two registrations of one name (two training jobs of one dataset and variant, `models register` run twice):
+    the later one looked before the first committed and failed with a UniqueViolation after its work."""
+    path = require(CHECKPOINT)
+    outcome: dict[str, int | BaseException] = {}
+
+    def second() -> None:
+        try:
+            with Session(engine) as session, session.begin():
+                outcome["id"] = register_checkpoint(session=session, path=path, name="race").id
+        except BaseException as exc:  # handed to the test thread
+            outcome["error"] = exc
+
+    with Session(engine) as first:
+        version_id = register_checkpoint(session=first, path=path, name="race").id
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(timeout=1.0)  # waits for the first registration's transaction
+        first.commit()
+    thread.join(timeout=60)
+    assert outcome == {"id": version_id}
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(ModelVersion).where(ModelVersion.name == "race")) == 1
+
+
+def test_two_datasets_of_one_name_built_at_once_give_one_and_a_clear_refusal(engine: Engine) -> None:
+    outcome: dict[str, BaseException] = {}
+
+    def second() -> None:
+        try:
+            with Session(engine) as session, session.begin():
+                claim_dataset(session, "race-ds", "simulated-users", 1, {}, replace=False)
+        except BaseException as exc:  # handed to the test thread
+            outcome["error"] = exc
+
+    with Session(engine) as first:
+        claim_dataset(first, "race-ds", "simulated-users", 0, {}, replace=False)
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(timeout=1.0)  # the second build waits for the first one's transaction
+        first.commit()
+    thread.join(timeout=30)
+    assert isinstance(outcome.get("error"), InvalidInputError), outcome
+    assert "dataset 'race-ds' exists (built with seed 0)" in str(outcome["error"])

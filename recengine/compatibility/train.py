@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from recengine.compatibility.warm_start import warm_start
@@ -18,7 +18,8 @@ from recengine.errors import InvalidInputError
 from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.names import check_name
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel, UserMode
-from recengine.store.models import ModelVersion, UserPreference
+from recengine.store.model_versions import claim_model_version
+from recengine.store.models import UserPreference
 from recengine.training.checkpoints import load_checkpoint
 from recengine.training.compatibility_recipe import DEFAULT_USER_LR, CompatibilityRecipe, NegativeMix
 from recengine.training.trainer import Progress, TrainConfig, Trainer, TrainResult
@@ -114,11 +115,7 @@ def train_compatibility(*, session: Session, dataset: str, variant: str, images_
     if stage_steps and recipe.user_stage is None:
         result = _user_stage(trainer, result, recipe, stage_steps, progress)
     name = f"{dataset}-{variant}"
-    version = session.scalar(select(ModelVersion).where(ModelVersion.family == "compatibility",
-                                                        ModelVersion.name == name))  # fmt: skip
-    if version is None:
-        version = ModelVersion(family="compatibility", name=name)
-        session.add(version)
+    version = claim_model_version(session=session, family="compatibility", name=name)
     version.config = {"model": model_config.as_dict(), "train": train.as_dict(), "dataset": dataset,
                       "init_encoder": initial, "user_lr": user_lr, "freeze_conv": freeze_conv,
                       "tune_conv_blocks": tune_conv_blocks, "user_steps": stage_steps,

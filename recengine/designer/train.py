@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recengine.compatibility.train import TrainedModel, joint_user_rows, write_preferences
@@ -25,7 +24,7 @@ from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.names import check_name
 from recengine.nets.compatibility import CompatibilityConfig, UserMode
 from recengine.nets.designer import Designer, DesignerConfig
-from recengine.store.models import ModelVersion
+from recengine.store.model_versions import claim_model_version
 from recengine.training.checkpoints import load_checkpoint
 from recengine.training.designer_recipe import DesignerRecipe, LossWeights
 from recengine.training.trainer import Progress, TrainConfig, Trainer
@@ -115,10 +114,7 @@ def train_designer(*, session: Session, dataset: str, variant: str, images_dir: 
     if resume:
         trainer.resume()
     result = trainer.fit()
-    version = session.scalar(select(ModelVersion).where(ModelVersion.family == "designer", ModelVersion.name == name))
-    if version is None:
-        version = ModelVersion(family="designer", name=name)
-        session.add(version)
+    version = claim_model_version(session=session, family="designer", name=name)
     started: dict[str, Any] = {"compatibility_checkpoint": None if compatibility_checkpoint is None
                                else str(compatibility_checkpoint)}  # fmt: skip
     version.config = {"model": model_config.as_dict(), "train": train.as_dict(), "dataset": dataset,

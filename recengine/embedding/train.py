@@ -14,6 +14,7 @@ from recengine.errors import InvalidInputError
 from recengine.names import check_name
 from recengine.nets.embedder import EmbedderConfig, EmbedderNet
 from recengine.store.bulk import any_of
+from recengine.store.model_versions import claim_model_version
 from recengine.store.models import Item, ModelVersion
 from recengine.training.embedder_recipe import EmbedderRecipe, encode_labels, held_out
 from recengine.training.trainer import Progress, TrainConfig, Trainer, TrainResult
@@ -54,10 +55,7 @@ def train_embedder(*, session: Session, images_dir: Path, checkpoint_dir: Path, 
     recipe = EmbedderRecipe(model, images, labels, held_out(items.ids))
     path = checkpoint_dir / f"embedder-{check_name('embedder name', name)}.pt"
     result = Trainer(recipe, train, checkpoint=path, progress=progress).fit()
-    version = session.scalar(select(ModelVersion).where(ModelVersion.family == "embedder", ModelVersion.name == name))
-    if version is None:
-        version = ModelVersion(family="embedder", name=name)
-        session.add(version)
+    version = claim_model_version(session=session, family="embedder", name=name)
     version.config = {"model": model.config.as_dict(), "train": train.as_dict(), "items": len(items)}
     version.metrics = result.metrics
     version.checkpoint_path, version.checkpoint_sha256 = str(path), result.sha256

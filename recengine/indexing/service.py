@@ -17,7 +17,6 @@ the files: a crash in between leaves a version on disk ahead of its row, which t
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ from recengine.embedding.embedder import ImageEmbedder, embedder_kind
 from recengine.index import CatalogueIndex, IndexIntegrityError, IndexStore, index_path
 from recengine.inpainting.repair import StoredRepairs
 from recengine.store.database import Database
+from recengine.store.locks import advisory_key
 from recengine.store.models import IndexVersion, Item
 
 _log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class Consistency:
 @contextmanager
 def index_lock(db: Database, name: str) -> Iterator[None]:
     """Serialise the jobs of one index across processes and machines (released if the holder dies)."""
-    key = int.from_bytes(hashlib.sha256(f"recengine-index:{name}".encode()).digest()[:8], "big", signed=True)
+    key = advisory_key(f"recengine-index:{name}")
     with db.engine.connect() as conn:
         conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
         conn.commit()  # the lock is the session's; an open transaction here would hold back the sync's watermark

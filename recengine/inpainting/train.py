@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recengine.compatibility.train import TrainedModel
@@ -24,7 +23,7 @@ from recengine.errors import InvalidInputError
 from recengine.names import check_name
 from recengine.nets.inpainting import InpaintConfig, InpaintingModel
 from recengine.nets.registry import create_generator
-from recengine.store.models import ModelVersion
+from recengine.store.model_versions import claim_model_version
 from recengine.training.checkpoints import load_checkpoint
 from recengine.training.embedder_recipe import held_out
 from recengine.training.inpaint_losses import InpaintLossWeights, load_feature_net
@@ -89,11 +88,7 @@ def train_inpainting(*, session: Session, variant: str = "dpconv", images_dir: P
     if resume:
         trainer.resume()
     result = trainer.fit()
-    version = session.scalar(select(ModelVersion).where(ModelVersion.family == "inpainting",
-                                                        ModelVersion.name == label))  # fmt: skip
-    if version is None:
-        version = ModelVersion(family="inpainting", name=label)
-        session.add(version)
+    version = claim_model_version(session=session, family="inpainting", name=label)
     version.config = {"model": model.config.as_dict(), "variant": variant, "train": train.as_dict(),
                       "feature_net": feature_record, "loss_weights": weights.as_dict(), "d_lr": recipe.d_lr,
                       "items": len(ids), "categories": list(categories)}  # fmt: skip

@@ -10,16 +10,16 @@ for the import's minutes). Transaction locks end with the commit or rollback of 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from recengine.errors import ConflictError
+from recengine.store.locks import advisory_key
 
 _log = logging.getLogger(__name__)
-_KEY = int.from_bytes(hashlib.sha256(b"recengine-catalogue-inserts").digest()[:8], "big", signed=True)
+_KEY = advisory_key("recengine-catalogue-inserts")
 
 
 def lock_for_import(session: Session) -> None:

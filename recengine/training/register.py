@@ -18,6 +18,7 @@ from recengine.datasets.outfits.simulate import DEFAULT_DATASET
 from recengine.nets.compatibility import CompatibilityModel
 from recengine.preferences.service import FITTABLE, load_compatibility_part
 from recengine.store.bulk import any_of
+from recengine.store.model_versions import claim_model_version
 from recengine.store.models import ModelVersion, User
 from recengine.training.checkpoints import file_sha256, load_checkpoint
 
@@ -34,12 +35,9 @@ def register_checkpoint(*, session: Session, path: Path, name: str | None = None
     family = str(payload["family"])
     label = name or path.stem.removeprefix(f"{family}-")
     sha = file_sha256(path)
-    version = session.scalar(select(ModelVersion).where(ModelVersion.family == family, ModelVersion.name == label))
-    if version is not None and version.checkpoint_sha256 == sha and version.checkpoint_path == str(path.resolve()):
+    version = claim_model_version(session=session, family=family, name=label)
+    if version.checkpoint_sha256 == sha and version.checkpoint_path == str(path.resolve()):
         return version
-    if version is None:
-        version = ModelVersion(family=family, name=label)
-        session.add(version)
     extra = payload["extra"]
     version.config = {"model": payload["config"], "train": extra.get("train", {}), "registered_from": str(path)}
     if family in FITTABLE:

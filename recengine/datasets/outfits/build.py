@@ -22,6 +22,7 @@ from recengine.datasets.outfits.users import templates_for
 from recengine.errors import InvalidInputError
 from recengine.names import check_name
 from recengine.store.bulk import allocate_ids, copy_rows
+from recengine.store.locks import xact_lock
 from recengine.store.models import Dataset
 
 Progress = Callable[[int, int | None], None]
@@ -40,6 +41,9 @@ class BuildSummary:
 
 def claim_dataset(session: Session, name: str, kind: str, seed: int, params: dict[str, Any], replace: bool) -> Dataset:
     check_name("dataset name", name)  # it names the checkpoint files trained on it
+    # Two builds of one name at once: the second waits, then finds the first's dataset (a clear refusal, or a
+    # rebuild with replace), where it used to miss it and end in a UniqueViolation after its whole build.
+    xact_lock(session, f"recengine-dataset:{name}")
     existing = session.scalar(select(Dataset).where(Dataset.name == name))
     if existing is not None:
         if not replace:
