@@ -143,6 +143,10 @@ def test_metrics_time_routes_and_count_items_and_jobs(client: TestClient, keys: 
     assert 'recengine_http_request_duration_seconds_bucket{le="0.005",method="POST",route="/v1/recommendations"' \
            ',status="200"}' in text  # fmt: skip
     assert 'route="/v1/items/{item_id}",status="404"' in text  # the template, never the raw path
+    for method in ("BREW", "X-RANDOM-1", "X-RANDOM-2"):  # any token is a method to HTTP: one series for all
+        client.request(method, "/healthz")
+    text = client.get("/metrics").text
+    assert 'method="OTHER",route="/healthz"' in text and "BREW" not in text and "X-RANDOM" not in text
     assert 'recengine_index_items{index="catalogue"} ' in text
     with shop.db.sessions() as session:
         kinds = session.execute(select(Job.kind, Job.status)).all()

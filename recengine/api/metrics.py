@@ -72,6 +72,11 @@ class ApiMetrics:
         return generate_latest(self.registry)
 
 
+#: Method labels kept as they are; any other token a client sends (HTTP allows any) counts as OTHER, or each
+#: one would add time series to the process for good.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class MetricsMiddleware:
     """ASGI middleware timing every HTTP request, labelled by the route's template (``/v1/items/{item_id}``),
     never the raw path: ids in paths would make one time series per item."""
@@ -95,4 +100,5 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.latency.labels(scope["method"], route, str(status)).observe(time.perf_counter() - start)
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
+            self.metrics.latency.labels(method, route, str(status)).observe(time.perf_counter() - start)
