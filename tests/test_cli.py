@@ -67,6 +67,9 @@ def test_embedded_server_survives_restarts_and_keeps_its_data(user_env: dict[str
     assert not _server_running(data_dir)
     # The WAL limit is kept in the data dir, so every later start of the server has it.
     assert "max_wal_size = '256MB'" in (data_dir / "pgdata" / "postgresql.auto.conf").read_text()
+    refused = _recengine("db", "downgrade", "base", env=user_env)  # "base" typed for "-1" deleted the shop
+    assert refused.returncode == 2 and "items (3 rows)" in refused.stderr and "--drop-data" in refused.stderr
+    assert "3 items (3 active)" in _recengine("catalogue", "stats", env=user_env).stdout  # nothing was changed
 
 
 _HOLDER = """

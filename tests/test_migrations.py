@@ -5,7 +5,7 @@ from sqlalchemy import inspect, text
 
 from recengine.errors import InvalidInputError
 from recengine.store.database import make_engine
-from recengine.store.migrate import check, current_revision, downgrade, head_revision, upgrade
+from recengine.store.migrate import DataLossError, check, current_revision, downgrade, head_revision, upgrade
 from recengine.store.models import Base
 
 
@@ -45,6 +45,27 @@ def test_index_watermarks_written_before_0006_keep_their_meaning(create_database
         downgrade(eng, "0005")
         with eng.connect() as conn:
             assert conn.scalar(read) == "12:00"
+    finally:
+        eng.dispose()
+
+
+def test_a_downgrade_that_would_drop_data_is_refused_and_changes_nothing(create_database) -> None:
+    eng = make_engine(create_database())
+    try:
+        upgrade(eng)
+        with eng.begin() as conn:
+            conn.execute(text("INSERT INTO api_keys (name, key_sha256, role) VALUES ('k', repeat('a', 64), 'writer')"))
+            conn.execute(text("INSERT INTO index_versions (name, factory, dim) VALUES ('catalogue', 'Flat', 8)"))
+        for target, lost in (("base", r"api_keys \(1 row\), index_versions \(1 row\)"),
+                             ("0002", r"api_keys \(1 row\), index_versions\.\w+"),
+                             ("0003", r"would drop data: api_keys \(1 row\); nothing was changed")):  # fmt: skip
+            with pytest.raises(DataLossError, match=lost):
+                downgrade(eng, target)
+            assert current_revision(eng) == head_revision()
+        with eng.connect() as conn:
+            assert conn.scalar(text("SELECT count(*) FROM api_keys")) == 1
+        downgrade(eng, "0003", drop_data=True)
+        assert current_revision(eng) == "0003" and "api_keys" not in inspect(eng).get_table_names()
     finally:
         eng.dispose()
 

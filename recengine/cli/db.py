@@ -21,10 +21,14 @@ def upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = 
 
 
 @app.command()
-def downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")]) -> None:
+def downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")],
+    drop_data: Annotated[bool, typer.Option("--drop-data", help="Go ahead when tables or columns that hold data "
+                                            "would be dropped (refused otherwise, changing nothing).")] = False,
+) -> None:  # fmt: skip
     """Migrate the schema down to REVISION (`base` drops every recengine table)."""
     with open_db(require_schema=False) as db:
-        migrate.downgrade(db.engine, revision)
+        migrate.downgrade(db.engine, revision, drop_data=drop_data)
         console.print(f"schema at [bold]{migrate.current_revision(db.engine) or 'base'}[/bold]")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -9,7 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, inspect, text
 
 from recengine.errors import ConfigurationError, InvalidInputError
 
@@ -35,15 +36,25 @@ def alembic_config() -> Config:
     return cfg
 
 
-def _with_connection(cfg: Config, engine: Engine, fn: str, *args: object) -> None:
+class DataLossError(InvalidInputError):
+    """A downgrade would drop tables or columns that hold data; nothing was changed."""
+
+
+def _with_connection(cfg: Config, engine: Engine, fn: str, *args: object,
+                     check: Callable[[Connection], None] | None = None) -> None:  # fmt: skip
+    # One transaction for the whole migration (PostgreSQL's DDL is transactional): ``check`` looks at the result
+    # before the commit, and an exception from it undoes everything.
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         getattr(command, fn)(cfg, *args)
+        if check is not None:
+            check(conn)
 
 
-def _migrate(engine: Engine, direction: str, revision: str) -> None:
+def _migrate(engine: Engine, direction: str, revision: str,
+             check: Callable[[Connection], None] | None = None) -> None:  # fmt: skip
     try:
-        _with_connection(alembic_config(), engine, direction, revision)
+        _with_connection(alembic_config(), engine, direction, revision, check=check)
     except CommandError as exc:  # a revision that does not exist, or lies the other way: nothing was changed
         hint = f"head is {head_revision()}; `recengine db status` shows the current one"
         raise InvalidInputError(f"cannot {direction} the schema to {revision!r}: {exc} ({hint})") from exc
@@ -53,8 +64,41 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     _migrate(engine, "upgrade", revision)
 
 
-def downgrade(engine: Engine, revision: str) -> None:
-    _migrate(engine, "downgrade", revision)
+def _holdings(conn: Connection) -> dict[str, tuple[int, set[str]]]:
+    """Row count and columns of each table of the schema (Alembic's own excepted)."""
+    inspector = inspect(conn)
+    out = {}
+    for table in sorted(inspector.get_table_names()):
+        if table != "alembic_version":
+            rows = int(conn.scalar(text(f'SELECT count(*) FROM "{table}"')) or 0)
+            out[table] = (rows, {c["name"] for c in inspector.get_columns(table)})
+    return out
+
+
+def downgrade(engine: Engine, revision: str, *, drop_data: bool = False) -> None:
+    """Migrate down to ``revision``.
+
+    A downgrade drops what later revisions added. Unless ``drop_data``, one that would drop a table holding rows,
+    or a column of one, raises :class:`DataLossError` naming them and changes nothing: ``base`` typed for
+    ``-1`` would otherwise delete the whole shop.
+    """
+    with engine.connect() as conn:
+        before = {} if drop_data else _holdings(conn)
+
+    def keep_data(conn: Connection) -> None:
+        inspector = inspect(conn)
+        after = set(inspector.get_table_names())
+        lost = [f"{table} ({rows:,} row{'s' * (rows != 1)})" for table, (rows, _) in before.items()
+                if rows and table not in after]  # fmt: skip
+        for table, (rows, columns) in before.items():
+            if rows and table in after:
+                gone = sorted(columns - {c["name"] for c in inspector.get_columns(table)})
+                lost += [f"{table}.{column}" for column in gone]
+        if lost:
+            raise DataLossError(f"downgrading the schema to {revision!r} would drop data: {', '.join(lost)}; nothing "
+                                "was changed (back the database up, then pass --drop-data to go ahead)")  # fmt: skip
+
+    _migrate(engine, "downgrade", revision, check=None if drop_data else keep_data)
 
 
 def check(engine: Engine) -> None:
