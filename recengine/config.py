@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,7 +54,8 @@ class Settings(BaseSettings):
         description="Catalogue to import by default; unset means the first that exists of "
         "../shared/data/myntra and /usr/share/datasets/fashion-mnist.",
     )
-    device: str = Field(default="auto", description="torch device: auto, cpu, cuda, cuda:N.")
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$",
+                        description="torch device: auto, cpu, cuda, cuda:N, mps.")  # fmt: skip
     api_public_url: str = Field(
         default="",
         description="The API's public base URL (https://recs.example.com), for the links in answers built away "
@@ -65,6 +67,19 @@ class Settings(BaseSettings):
             super().__init__(*args, **values)
         except ValidationError as exc:  # a bad environment value: one line naming the variable, not a traceback
             raise ConfigurationError(settings_problem(exc, self.model_config.get("env_prefix", ""))) from None
+
+    @field_validator("api_public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        # Links are this plus /v1/...: "recs.example.com" made "recs.example.com/v1/designs/<id>.png", a relative
+        # link that resolves under whatever page shows it, and a trailing slash made "//v1".
+        if not value:
+            return value
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:
+            raise ValueError("must be empty or an http(s) URL with a host and no query or fragment, "
+                             "e.g. https://recs.example.com")  # fmt: skip
+        return value.rstrip("/")
 
     @field_validator("data_dir", "catalogue_path")
     @classmethod

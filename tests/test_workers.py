@@ -359,6 +359,18 @@ def test_a_bad_setting_is_one_line_naming_its_variable(clean_env: pytest.MonkeyP
     assert isinstance(worker.exception, ConfigurationError), worker.output
     with pytest.raises(ConfigurationError, match="'gpu9' is not a torch device"):
         resolve_device("gpu9")
+    clean_env.setenv("RECENGINE_DEVICE", "gpu9")  # refused when read, not when the first model loads
+    with pytest.raises(ConfigurationError, match="RECENGINE_DEVICE='gpu9': String should match"):
+        Settings()
+    clean_env.setenv("RECENGINE_DEVICE", "cuda:1")
+    assert Settings().device == "cuda:1"
+    clean_env.delenv("RECENGINE_DEVICE")
+    for url in ("recs.example.com", "ftp://recs.example.com", "https://", "https://recs.example.com/?a=1"):
+        clean_env.setenv("RECENGINE_API_PUBLIC_URL", url)  # "recs.example.com" made relative links
+        with pytest.raises(ConfigurationError, match=r"RECENGINE_API_PUBLIC_URL=.*must be empty or an http"):
+            Settings()
+    clean_env.setenv("RECENGINE_API_PUBLIC_URL", "https://shop.example.com/recs/")
+    assert Settings().api_public_url == "https://shop.example.com/recs"
 
 
 def test_sqla_broker_urls(clean_env: pytest.MonkeyPatch) -> None:
