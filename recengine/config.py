@@ -68,6 +68,21 @@ class Settings(BaseSettings):
         except ValidationError as exc:  # a bad environment value: one line naming the variable, not a traceback
             raise ConfigurationError(settings_problem(exc, self.model_config.get("env_prefix", ""))) from None
 
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_transport(cls, value: str | None) -> str | None:
+        # kombu resolves the transport only when a worker or a submitter connects, and then with a KeyError
+        # traceback: "No such transport: foo".
+        if value is None:
+            return value
+        from kombu.transport import TRANSPORT_ALIASES
+
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme.split("+", 1)[0] not in TRANSPORT_ALIASES:
+            raise ValueError(f"unknown broker transport {scheme!r}: use redis://, amqp:// or a database URL "
+                             "(sqla+postgresql://...), or leave it unset for recengine's database")  # fmt: skip
+        return value
+
     @field_validator("api_public_url")
     @classmethod
     def _public_url(cls, value: str) -> str:

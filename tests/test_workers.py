@@ -371,6 +371,15 @@ def test_a_bad_setting_is_one_line_naming_its_variable(clean_env: pytest.MonkeyP
             Settings()
     clean_env.setenv("RECENGINE_API_PUBLIC_URL", "https://shop.example.com/recs/")
     assert Settings().api_public_url == "https://shop.example.com/recs"
+    for url in ("foo://x", "127.0.0.1:6379"):  # kombu's KeyError traceback when the worker connected
+        clean_env.setenv("RECENGINE_BROKER_URL", url)
+        with pytest.raises(ConfigurationError, match=r"RECENGINE_BROKER_URL=.*unknown broker transport"):
+            Settings()
+        worker = CliRunner().invoke(cli_app, ["worker"])
+        assert isinstance(worker.exception, ConfigurationError), worker.output
+    for url in (REDIS_URL, AMQP_URL, "sqla+postgresql+psycopg://q@broker/jobs"):
+        clean_env.setenv("RECENGINE_BROKER_URL", url)
+        assert Settings().broker_url == url
 
 
 def test_sqla_broker_urls(clean_env: pytest.MonkeyPatch) -> None:
