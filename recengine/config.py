@@ -83,6 +83,20 @@ class Settings(BaseSettings):
                              "(sqla+postgresql://...), or leave it unset for recengine's database")  # fmt: skip
         return value
 
+    @field_validator("result_backend")
+    @classmethod
+    def _result_backend(cls, value: str | None) -> str | None:
+        # Celery resolves it when a worker starts: "Unrecoverable error: No module named 'foo'".
+        if value is None:
+            return value
+        from celery.app.backends import BACKEND_ALIASES
+
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme.split("+", 1)[0] not in BACKEND_ALIASES:
+            raise ValueError(f"unknown result backend {scheme!r}: use redis://, rpc://, a database URL "
+                             "(db+postgresql://...), or leave it unset for recengine's database")  # fmt: skip
+        return value
+
     @field_validator("api_public_url")
     @classmethod
     def _public_url(cls, value: str) -> str:

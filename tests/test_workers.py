@@ -380,6 +380,13 @@ def test_a_bad_setting_is_one_line_naming_its_variable(clean_env: pytest.MonkeyP
     for url in (REDIS_URL, AMQP_URL, "sqla+postgresql+psycopg://q@broker/jobs"):
         clean_env.setenv("RECENGINE_BROKER_URL", url)
         assert Settings().broker_url == url
+    clean_env.delenv("RECENGINE_BROKER_URL")
+    clean_env.setenv("RECENGINE_RESULT_BACKEND", "foo://x")  # Celery's "No module named 'foo'" at worker start
+    with pytest.raises(ConfigurationError, match=r"RECENGINE_RESULT_BACKEND=.*unknown result backend 'foo'"):
+        Settings()
+    for url in (REDIS_URL, "rpc://", "db+postgresql+psycopg://q@h/results"):
+        clean_env.setenv("RECENGINE_RESULT_BACKEND", url)
+        assert Settings().result_backend == url
 
 
 def test_sqla_broker_urls(clean_env: pytest.MonkeyPatch) -> None:
