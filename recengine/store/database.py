@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from recengine.config import Settings
@@ -21,7 +21,11 @@ from recengine.store.embedded import embedded_url, start_embedded, stop_embedded
 
 def normalise_url(url: str | URL) -> URL:
     """Accept ``postgresql://`` and ``postgres://`` and pin the psycopg 3 driver."""
-    parsed = make_url(url) if isinstance(url, str) else url
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except ArgumentError:  # the value is not repeated: it may hold a password
+        raise DatabaseError("the database URL (RECENGINE_DATABASE_URL) is not a URL: expected "
+                            "postgresql://user[:password]@host[:port]/database") from None  # fmt: skip
     if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if not parsed.drivername.startswith("postgresql"):
