@@ -23,13 +23,25 @@ def default_data_dir() -> Path:
     return Path(base) / "recengine"
 
 
+def _masked(value: object) -> object:
+    """A URL's password as ``***``: these messages end up in logs and terminals."""
+    if not isinstance(value, str) or "@" not in value:
+        return value
+    try:
+        url = urlsplit(value)
+        password = url.password
+    except ValueError:
+        return value
+    return value.replace(f":{password}@", ":***@", 1) if password else value
+
+
 def settings_problem(exc: ValidationError, prefix: str) -> str:
     """What is wrong with each setting, named as its environment variable (``RECENGINE_DEVICE``)."""
     problems = []
     for error in exc.errors(include_url=False):
         name = ".".join(str(part) for part in error["loc"])
         shown = f"{prefix}{name}".upper() if prefix else name
-        problems.append(f"{shown}={error.get('input')!r}: {error['msg']}")
+        problems.append(f"{shown}={_masked(error.get('input'))!r}: {error['msg']}")
     return "invalid setting: " + "; ".join(problems)
 
 

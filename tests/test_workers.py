@@ -371,6 +371,10 @@ def test_a_bad_setting_is_one_line_naming_its_variable(clean_env: pytest.MonkeyP
             Settings()
     clean_env.setenv("RECENGINE_API_PUBLIC_URL", "https://shop.example.com/recs/")
     assert Settings().api_public_url == "https://shop.example.com/recs"
+    clean_env.setenv("RECENGINE_BROKER_URL", "rabbit://guest:s3cret@mq.example.com//")
+    with pytest.raises(ConfigurationError, match="unknown broker transport") as info:
+        Settings()
+    assert "s3cret" not in str(info.value) and "guest:***@mq.example.com" in str(info.value)
     for url in ("foo://x", "127.0.0.1:6379"):  # kombu's KeyError traceback when the worker connected
         clean_env.setenv("RECENGINE_BROKER_URL", url)
         with pytest.raises(ConfigurationError, match=r"RECENGINE_BROKER_URL=.*unknown broker transport"):
