@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
 
 from recengine.cli.common import console, open_db
+from recengine.cli.outputs import output_file
 from recengine.store.jobs import cancel_job, get_job, list_jobs
 
 jobs_app = typer.Typer(help="Background jobs run by Celery workers.", no_args_is_help=True)
@@ -32,16 +35,48 @@ def worker(
     os.execv(sys.executable, args)
 
 
+ResultFile = Annotated[Path | None, typer.Option(help="Write the job's result here (JSON) instead of showing it.",
+                                                 callback=output_file)]  # fmt: skip
+
+
 @jobs_app.command("show")
-def show(job_id: Annotated[int, typer.Argument(help="Job id.")]) -> None:
-    """Status, progress and result of one job."""
+def show(
+    job_id: Annotated[int, typer.Argument(help="Job id.")],
+    out: ResultFile = None,
+) -> None:
+    """Status, progress and result of one job (a large result is summarised: --out writes it whole)."""
     with open_db() as db, db.sessions() as session:
         job = get_job(session=session, job_id=job_id)
         console.print(f"job {job.id} ({job.kind}): {job.status}, {job.progress:.0%} {job.message or ''}")
         if job.result is not None:
-            console.print(job.result)
+            text = json.dumps(job.result, ensure_ascii=False)
+            if out is not None:
+                out.write_text(text + "\n", encoding="utf-8")
+                console.print(f"result: {out} ({len(text):,} characters of JSON)")
+            elif len(text) > SHOWN_MAX:  # a batch of 10,000 answers would scroll by for minutes
+                console.print(f"result: {_outline(job.result)}, {len(text):,} characters of JSON; "
+                              f"`recengine jobs show {job.id} --out FILE` writes it")  # fmt: skip
+            else:
+                console.print(job.result)
         if job.error:
             console.print(f"[red]{job.error}[/red]")
+
+
+#: Results longer than this (as JSON) are summarised rather than printed.
+SHOWN_MAX = 20_000
+
+
+def _outline(result: dict[str, Any]) -> str:
+    """The keys of a result, lists by their length and scalars as they are."""
+    parts = []
+    for key, value in result.items():
+        if isinstance(value, list):
+            parts.append(f"{key}: {len(value):,} entries")
+        elif isinstance(value, dict):
+            parts.append(f"{key}: {len(value):,} keys")
+        else:
+            parts.append(f"{key}: {value!r}")
+    return "{" + ", ".join(parts) + "}"
 
 
 @jobs_app.command("list")
