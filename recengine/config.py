@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recengine.errors import ConfigurationError
@@ -80,33 +80,24 @@ class Settings(BaseSettings):
         except ValidationError as exc:  # a bad environment value: one line naming the variable, not a traceback
             raise ConfigurationError(settings_problem(exc, self.model_config.get("env_prefix", ""))) from None
 
-    @field_validator("broker_url")
+    @field_validator("broker_url", "result_backend")
     @classmethod
-    def _broker_transport(cls, value: str | None) -> str | None:
-        # kombu resolves the transport only when a worker or a submitter connects, and then with a KeyError
-        # traceback: "No such transport: foo".
-        if value is None:
-            return value
-        from kombu.transport import TRANSPORT_ALIASES
-
-        scheme = value.split("://", 1)[0] if "://" in value else ""
-        if scheme.split("+", 1)[0] not in TRANSPORT_ALIASES:
-            raise ValueError(f"unknown broker transport {scheme!r}: use redis://, amqp:// or a database URL "
-                             "(sqla+postgresql://...), or leave it unset for recengine's database")  # fmt: skip
-        return value
-
-    @field_validator("result_backend")
-    @classmethod
-    def _result_backend(cls, value: str | None) -> str | None:
-        # Celery resolves it when a worker starts: "Unrecoverable error: No module named 'foo'".
+    def _celery_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Celery resolves both only when a worker starts or connects: "No such transport: foo" (a KeyError
+        # traceback), "Unrecoverable error: No module named 'foo'".
         if value is None:
             return value
         from celery.app.backends import BACKEND_ALIASES
+        from kombu.transport import TRANSPORT_ALIASES
 
+        broker = info.field_name == "broker_url"
+        known, what = (TRANSPORT_ALIASES, "broker transport") if broker else (BACKEND_ALIASES, "result backend")
         scheme = value.split("://", 1)[0] if "://" in value else ""
-        if scheme.split("+", 1)[0] not in BACKEND_ALIASES:
-            raise ValueError(f"unknown result backend {scheme!r}: use redis://, rpc://, a database URL "
-                             "(db+postgresql://...), or leave it unset for recengine's database")  # fmt: skip
+        if scheme.split("+", 1)[0] not in known:
+            forms = (
+                "amqp://, redis:// or sqla+postgresql://..." if broker else "redis://, rpc:// or db+postgresql://..."
+            )
+            raise ValueError(f"unknown {what} {scheme!r}: use {forms}, or leave it unset for recengine's database")
         return value
 
     @field_validator("api_public_url")
