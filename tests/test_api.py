@@ -197,6 +197,8 @@ def test_recommendations_return_items_and_design_links(client: TestClient, keys:
     assert all(m["design"] in (0, 1) and m["article_type"] and m["image_url"] for m in items)
     photo = client.get(items[0]["image_url"])
     assert photo.status_code == 200 and photo.headers["content-type"].startswith("image/")
+    head = client.head(items[0]["image_url"])  # a CDN's revalidation: was a 405
+    assert head.status_code == 200 and head.content == b"" and head.headers["etag"] == photo.headers["etag"]
     for held in (photo.headers["etag"], f"W/{photo.headers['etag']}"):  # weak: a proxy that compresses
         assert client.get(items[0]["image_url"], headers={"If-None-Match": held}).status_code == 304
     designs = answer["designs"]

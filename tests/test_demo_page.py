@@ -51,6 +51,12 @@ def test_page_and_assets_are_served_outside_the_schema(tmp_path: Path) -> None:
             for held in (etag, f"W/{etag}", f'"other", {etag}', "*"):
                 assert client.get(f"/static/{name}", headers={"If-None-Match": held}).status_code == 304, held
             assert client.get(f"/static/{name}", headers={"If-None-Match": '"other"'}).status_code == 200
+        for path in ("/", "/static/demo.js", "/healthz"):  # HEAD is GET without the body (was a 405)
+            head, get = client.head(path), client.get(path)
+            assert head.status_code == 200 and head.content == b"", path
+            assert {k: head.headers[k] for k in ("content-type", "content-length", "etag") if k in get.headers} == {
+                k: get.headers[k] for k in ("content-type", "content-length", "etag") if k in get.headers
+            }, path
         for missing in ("/static/index.html", "/static/nothing.js", "/static/..%2Fapp.py"):
             response = client.get(missing)
             assert response.status_code == 404 and response.json()["error"]["code"] == "not_found", missing

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recengine.api import routes_demo, routes_items, routes_masks, routes_recommendations, routes_users
 from recengine.api.errors import HTTP_CODES, ApiError, error_body, from_library
+from recengine.api.head import HeadAsGet
 from recengine.api.metrics import ApiMetrics, MetricsMiddleware
 from recengine.api.paths import EncodedSlashes
 from recengine.api.routes_ops import build_router
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, *, celery: Any = None) -> FastA
     _add_error_handlers(app)
     app.add_middleware(BodyLimit, limit=state.settings.max_body_bytes)
     app.add_middleware(EncodedSlashes)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: times everything, 413s included
     return app
 
