@@ -1,8 +1,9 @@
 """Catalogue images as one uint8 array, decoded once from PostgreSQL and cached on disk for training.
 
-Preparation (documented because every model depends on it): decode to RGB, pad to a square with white (the
-catalogue's background) keeping the aspect ratio, resize to ``size`` x ``size`` (bilinear). Networks take
-``to_tensor``'s output: (B, 3, H, W) float32 in [-1, 1].
+Preparation (documented because every model depends on it): turn the photo upright by its EXIF orientation,
+decode to RGB with transparent parts on white, pad to a square with white (the catalogue's background) keeping
+the aspect ratio, resize to ``size`` x ``size`` (bilinear). Networks take ``to_tensor``'s output: (B, 3, H, W)
+float32 in [-1, 1].
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 from PIL import Image as PILImage
+from PIL import ImageOps
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,10 +31,26 @@ _log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
 
 
+#: Part of every cache key of prepared pixels: a change to :func:`prepare_image` must not serve old pixels.
+PREPARE_VERSION = 2
+
+
+def _upright_rgb(img: PILImage.Image) -> PILImage.Image:
+    # A phone keeps a portrait photo sideways plus an orientation tag: without the turn, a shopper's photo is
+    # embedded lying down. convert("RGB") keeps the colour stored under transparent pixels, mostly black, so a
+    # PNG cut-out met the network on black where every catalogue photo is on white.
+    upright = ImageOps.exif_transpose(img)
+    if not upright.has_transparency_data:
+        return upright.convert("RGB")
+    rgba = upright.convert("RGBA")
+    white = PILImage.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return PILImage.alpha_composite(white, rgba).convert("RGB")
+
+
 def prepare_image(data: bytes, size: int) -> NDArray[np.uint8]:
-    """(size, size, 3) uint8: padded to a white square, then resized."""
+    """(size, size, 3) uint8: upright, transparency on white, padded to a white square, then resized."""
     with PILImage.open(io.BytesIO(data)) as img:
-        rgb = img.convert("RGB")
+        rgb = _upright_rgb(img)
     side = max(rgb.size)
     canvas = PILImage.new("RGB", (side, side), (255, 255, 255))
     canvas.paste(rgb, ((side - rgb.width) // 2, (side - rgb.height) // 2))
@@ -48,7 +66,7 @@ def to_tensor(images: NDArray[np.uint8] | torch.Tensor) -> torch.Tensor:
 
 
 def _key(shas: list[str], size: int) -> str:
-    digest = hashlib.sha256(f"{size}:".encode() + "\n".join(shas).encode()).hexdigest()
+    digest = hashlib.sha256(f"{size}:{PREPARE_VERSION}:".encode() + "\n".join(shas).encode()).hexdigest()
     return digest[:20]
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from recengine.cache_files import load_array, save_array
 from recengine.compatibility.scoring import embed_images
+from recengine.datasets.image_cache import PREPARE_VERSION
 from recengine.embedding.catalogue import ServedItems, embed_served, prepared_chunks, served_items
 from recengine.embedding.embedder import ImageEmbedder
 from recengine.inpainting.repair import StoredRepairs
@@ -57,7 +58,7 @@ def latents_key(sha256: str, items: ServedItems, embedder_version: str = "",
     photos): any change gives another file."""
     digest = hashlib.sha256(np.ascontiguousarray(items.ids, dtype="<i8").tobytes())
     digest.update("\n".join(items.image_shas if sources is None else sources).encode())
-    digest.update(embedder_version.encode())
+    digest.update(f"{embedder_version}:{PREPARE_VERSION}".encode())
     return f"{sha256[:16]}-{digest.hexdigest()[:16]}"
 
 
