@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from recengine.datasets.image_cache import prepare_image
+from recengine.inpainting.service import decode_photo
 from tests.conftest import MYNTRA, require
 
 RED = (200, 0, 0)
@@ -56,6 +57,9 @@ def test_a_photo_is_turned_upright_by_its_exif_orientation() -> None:
     reference = prepare_image(_png(upright), 40)
     assert np.abs(pixels.astype(int) - reference.astype(int)).max() < 40  # JPEG's loss, not a turn
     assert pixels[2, 20, 0] > 150 and pixels[2, 20, 1] < 80  # red at the top, as the shopper took it
+    # Inpainting decodes it the same way: a mask drawn on the photo as shown (20 wide, 40 high) fits it.
+    assert decode_photo(buffer.getvalue()).shape == (40, 20, 3)
+    assert decode_photo(_cut_out("RGBA"))[0, 0].tolist() == [255, 255, 255]
 
 
 def test_catalogue_jpegs_are_prepared_exactly_as_before() -> None:

@@ -35,7 +35,8 @@ Progress = Callable[[int, int | None], None]
 PREPARE_VERSION = 2
 
 
-def _upright_rgb(img: PILImage.Image) -> PILImage.Image:
+def upright_rgb(img: PILImage.Image) -> PILImage.Image:
+    """``img`` turned upright by its EXIF orientation, in RGB, transparent parts on white."""
     # A phone keeps a portrait photo sideways plus an orientation tag: without the turn, a shopper's photo is
     # embedded lying down. convert("RGB") keeps the colour stored under transparent pixels, mostly black, so a
     # PNG cut-out met the network on black where every catalogue photo is on white.
@@ -50,7 +51,7 @@ def _upright_rgb(img: PILImage.Image) -> PILImage.Image:
 def prepare_image(data: bytes, size: int) -> NDArray[np.uint8]:
     """(size, size, 3) uint8: upright, transparency on white, padded to a white square, then resized."""
     with PILImage.open(io.BytesIO(data)) as img:
-        rgb = _upright_rgb(img)
+        rgb = upright_rgb(img)
     side = max(rgb.size)
     canvas = PILImage.new("RGB", (side, side), (255, 255, 255))
     canvas.paste(rgb, ((side - rgb.width) // 2, (side - rgb.height) // 2))

@@ -19,6 +19,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from recengine.datasets.image_cache import upright_rgb
 from recengine.errors import InvalidInputError, NotFoundError
 from recengine.inpainting.masks import validate_mask
 from recengine.nets.inpainting import InpaintingModel
@@ -33,7 +34,7 @@ def decode_photo(data: bytes, *, what: str = "image") -> npt.NDArray[np.uint8]:
     """(H, W, 3) uint8 RGB of an encoded photo; :class:`InvalidInputError` naming ``what`` if it is not one."""
     try:
         with PILImage.open(io.BytesIO(data)) as img:
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+            return np.asarray(upright_rgb(img), dtype=np.uint8)  # as prepare_image sees it: masks are drawn on that
     except (OSError, ValueError, PILImage.DecompressionBombError) as exc:
         raise InvalidInputError(f"{what} is not a readable image ({decode_problem(exc)})") from exc
 
