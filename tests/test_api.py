@@ -147,6 +147,8 @@ def test_metrics_time_routes_and_count_items_and_jobs(client: TestClient, keys: 
         client.request(method, "/healthz")
     text = client.get("/metrics").text
     assert 'method="OTHER",route="/healthz"' in text and "BREW" not in text and "X-RANDOM" not in text
+    client.head("/healthz")  # HEAD, answered as GET, is counted as HEAD on its route
+    assert 'method="HEAD",route="/healthz",status="200"' in client.get("/metrics").text
     assert 'recengine_index_items{index="catalogue"} ' in text
     with shop.db.sessions() as session:
         kinds = session.execute(select(Job.kind, Job.status)).all()

@@ -28,5 +28,9 @@ class HeadAsGet:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        scope["method"] = "GET"  # in place: the metrics middleware outside reads the route and method from it
-        await self.app(scope, receive, headers_only)
+        inner = {**scope, "method": "GET"}  # a copy: the server's access log and the metrics still say HEAD
+        try:
+            await self.app(inner, receive, headers_only)
+        finally:
+            if "route" in inner:  # the metrics middleware outside labels by the route the router found
+                scope["route"] = inner["route"]
