@@ -73,3 +73,11 @@ def test_catalogue_jpegs_are_prepared_exactly_as_before() -> None:
     canvas.paste(rgb, ((side - rgb.width) // 2, (side - rgb.height) // 2))
     before = np.asarray(canvas.resize((64, 64), Image.Resampling.BILINEAR), dtype=np.uint8)
     assert np.array_equal(prepare_image(data, 64), before)
+
+
+def test_a_16_bit_greyscale_photo_keeps_its_tones() -> None:
+    """convert("RGB") clipped every 16-bit value above 255: the whole photo came out white."""
+    values = np.full((32, 32), 20000, np.uint16)
+    values[8:24, 8:24] = 60000
+    pixels = prepare_image(_png(Image.fromarray(values)), 32)
+    assert pixels[0, 0].tolist() == [78, 78, 78] and pixels[16, 16].tolist() == [234, 234, 234]

@@ -41,6 +41,9 @@ def upright_rgb(img: PILImage.Image) -> PILImage.Image:
     # embedded lying down. convert("RGB") keeps the colour stored under transparent pixels, mostly black, so a
     # PNG cut-out met the network on black where every catalogue photo is on white.
     upright = ImageOps.exif_transpose(img)
+    if upright.mode.startswith("I;16") or (upright.mode == "I" and float(np.asarray(upright).max()) > 255):
+        # 16-bit greyscale (scanners, some exports): convert("RGB") clips every value above 255 to white.
+        upright = upright.convert("I").point(lambda value: value / 256).convert("L")
     if not upright.has_transparency_data:
         return upright.convert("RGB")
     rgba = upright.convert("RGBA")
