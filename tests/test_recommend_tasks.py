@@ -155,3 +155,6 @@ def test_cli_queues_waits_and_writes_the_result(shop: Shop, worker: WorkerHandle
     refused = CliRunner().invoke(cli_app, ["recommend-batch", str(requests)], env=env)
     assert isinstance(refused.exception, InvalidInputError), refused.output
     assert "requests.0.category: Field required" in str(refused.exception)
+    requests.write_bytes(b"\xef\xbb\xbf" + requests.read_bytes())  # a BOM, as Windows editors write: read as JSON
+    refused = CliRunner().invoke(cli_app, ["recommend-batch", str(requests)], env=env)
+    assert "requests.0.category: Field required" in str(refused.exception), refused.output

@@ -98,7 +98,7 @@ def _batch_params(path: Path) -> dict[str, Any]:
     from recengine.api.schemas import BatchJobRequest
 
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_bytes())  # bytes: json detects UTF-8 with a BOM (Windows editors), UTF-16
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInputError(f"{path}: not a JSON file: {exc}") from exc
     body = parse_body(BatchJobRequest, {"requests": data} if isinstance(data, list) else data, what=str(path))
