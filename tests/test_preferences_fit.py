@@ -36,7 +36,7 @@ from recengine.preferences.service import (
     user_examples,
 )
 from recengine.preferences.theta import FIT_METHODS, FitConfig, FitResult, fit_theta, population_prior
-from recengine.store.models import Interaction, User, UserPreference
+from recengine.store.models import Interaction, Item, User, UserPreference
 from recengine.training.compatibility_recipe import NegativeMix
 from recengine.training.trainer import TrainConfig
 from tests.conftest import MYNTRA, require
@@ -326,6 +326,17 @@ def test_fit_and_store_a_newcomers_preferences(session: Session, tmp_path: Path)
         cached.write_bytes(cached.read_bytes()[:200])  # cut short, as by a worker killed mid-write: recomputed
     healed = load_model_context(session=session, model_version_id=version_id, cache_dir=tmp_path / "cache")
     torch.testing.assert_close(healed.z, ctx.z, rtol=1e-5, atol=1e-5)
+    # A catalogue photo replaced since, the same items otherwise: the outputs follow the photo (the cache was
+    # keyed by the checkpoint alone and served the old ones).
+    donor, changed = (session.get(Item, int(i)) for i in data.item_ids[:2])
+    assert donor is not None and changed is not None and donor.image_sha256 != changed.image_sha256
+    kept = changed.image_sha256
+    changed.image_sha256 = donor.image_sha256
+    session.flush()
+    moved = load_model_context(session=session, model_version_id=version_id, cache_dir=tmp_path / "cache")
+    torch.testing.assert_close(moved.z[1], ctx.z[0], rtol=1e-5, atol=1e-5)
+    changed.image_sha256 = kept
+    session.flush()
     assert set(np.unique(ctx.pair_users).tolist()) == set(joint.tolist())
     assert (data.item_slot[ctx.bottoms] == data.target_slot).all()
     assert ctx.mix == NegativeMix()  # the negatives the checkpoint was trained with

@@ -74,6 +74,20 @@ def _key(shas: list[str], size: int) -> str:
     return digest[:20]
 
 
+def photo_shas(session: Session, item_ids: NDArray[np.int64]) -> list[str]:
+    """The sha256 of each item's photo, in the order of ``item_ids``; :class:`NotFoundError` if one has none."""
+    rows = dict(session.execute(select(Item.id, Item.image_sha256).where(any_of(Item.id, item_ids.tolist()))).all())
+    missing = [int(i) for i in item_ids if rows.get(int(i)) is None]
+    if missing:
+        raise NotFoundError(f"items without an image: {missing[:5]}")
+    return [str(rows[int(i)]) for i in item_ids]
+
+
+def photos_key(session: Session, item_ids: NDArray[np.int64], size: int) -> str:
+    """Cache key of what these items' photos become at ``size``: another photo gives another key."""
+    return _key(photo_shas(session, item_ids), size)
+
+
 def load_image_cache(*, session: Session, item_ids: NDArray[np.int64], size: int, cache_dir: Path,
                      progress: Progress | None = None) -> NDArray[np.uint8]:  # fmt: skip
     """(N, size, size, 3) uint8 images of ``item_ids`` in that order, from the cache or built and saved.
@@ -81,11 +95,7 @@ def load_image_cache(*, session: Session, item_ids: NDArray[np.int64], size: int
     The cache file is named by a hash of the image contents (their sha256s) and the size, so a changed photo
     or size never serves stale pixels.
     """
-    rows = dict(session.execute(select(Item.id, Item.image_sha256).where(any_of(Item.id, item_ids.tolist()))).all())
-    missing = [int(i) for i in item_ids if rows.get(int(i)) is None]
-    if missing:
-        raise NotFoundError(f"items without an image: {missing[:5]}")
-    shas: list[str] = [str(rows[int(i)]) for i in item_ids]
+    shas = photo_shas(session, item_ids)
     path = cache_dir / f"images-{size}-{_key(shas, size)}.npy"
     cached = load_array(path, (len(shas), size, size, 3), mmap=True)
     if cached is not None:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from recengine.cache_files import load_array, save_array
 from recengine.compatibility.scoring import embed_images
 from recengine.compatibility.train import joint_user_rows
-from recengine.datasets.image_cache import PREPARE_VERSION, load_image_cache
+from recengine.datasets.image_cache import load_image_cache, photos_key
 from recengine.errors import InvalidInputError, NotFoundError
 from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
@@ -118,7 +118,9 @@ def _context(session: Session, version_id: int, checkpoint: Path, sha: str, data
     payload = load_checkpoint(checkpoint, family=family)
     model = compatibility_part(payload, family)
     data = load_protocol_data(session=session, dataset=dataset)
-    z_path = cache_dir / f"embeddings-{sha[:20]}-p{PREPARE_VERSION}.npy"
+    # The checkpoint and the photos: a catalogue photo replaced since (same number of items) gave stale outputs.
+    photos = photos_key(session, data.item_ids, model.config.image_size)
+    z_path = cache_dir / f"embeddings-{sha[:20]}-{photos}.npy"
     cached = load_array(z_path, (len(data.item_ids), model.config.z_dim))
     if cached is not None:
         z = torch.from_numpy(cached)
