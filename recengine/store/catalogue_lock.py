@@ -16,10 +16,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from recengine.errors import ConflictError
-from recengine.store.locks import advisory_key
+from recengine.store.locks import advisory_key, xact_lock
 
 _log = logging.getLogger(__name__)
-_KEY = advisory_key("recengine-catalogue-inserts")
+_LABEL = "recengine-catalogue-inserts"
+_KEY = advisory_key(_LABEL)
 
 
 def lock_for_import(session: Session) -> None:
@@ -27,7 +28,7 @@ def lock_for_import(session: Session) -> None:
     if session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _KEY}):
         return
     _log.info("another catalogue import is running: waiting for it to commit or roll back")
-    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _KEY})
+    xact_lock(session, _LABEL)
 
 
 def lock_for_insert(session: Session) -> None:
