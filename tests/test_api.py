@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +27,7 @@ from PIL import Image as PILImage
 from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
+from recengine.api.state import ApiState
 from recengine.cli import app as cli_app
 from recengine.errors import NotFoundError
 from recengine.store.designs import save_designs
@@ -125,6 +127,46 @@ def test_readyz_names_a_damaged_newer_index_version_and_answers_from_the_served_
         assert f"version {damaged} cannot be loaded" in index_check
         again = _ids(_ask(client, keys.writer, item=shop.top, category="bottom", k=3, designs=1, seed=0))
         assert again == served
+
+
+def test_while_the_recommender_loads_probes_and_requests_get_503_at_once(
+    shop: Shop,  # noqa: F811
+    keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The real load, held until the test lets it go (a first start computes latents for minutes); a timer lets
+    # it go anyway, so code that makes the probe wait fails on the elapsed time instead of hanging.
+    entered, release = threading.Event(), threading.Event()
+    real_open = ApiState._open
+
+    def held_open(self: ApiState) -> Any:
+        entered.set()
+        release.wait()
+        return real_open(self)
+
+    monkeypatch.setattr(ApiState, "_open", held_open)
+    timer = threading.Timer(20.0, release.set)
+    timer.start()
+    try:
+        with client_for(shop, api_preload=True) as client:
+            assert entered.wait(10), "the startup thread did not start loading"
+            started = time.monotonic()
+            ready = client.get("/readyz")
+            asked = client.post("/v1/recommendations", json={"item": shop.top, "category": "bottom"},
+                                headers=H(keys.writer))  # fmt: skip
+            waited = time.monotonic() - started
+            assert not release.is_set() and waited < 5, f"answered after {waited:.1f} s"
+            checks = assert_error(ready, 503, "not_ready")["details"]["checks"]
+            assert checks["database"] == "ok" and checks["recommender"].startswith("loading the designer")
+            assert "loading the designer" in assert_error(asked, 503, "not_ready")["message"]
+            assert ready.headers["Retry-After"] == asked.headers["Retry-After"] == "5"
+            release.set()
+            deadline = time.monotonic() + 60
+            while (ready := client.get("/readyz")).status_code != 200 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert ready.status_code == 200, ready.text
+    finally:
+        timer.cancel()
 
 
 def test_metrics_time_routes_and_count_items_and_jobs(client: TestClient, keys: Keys, shop: Shop) -> None:  # noqa: F811

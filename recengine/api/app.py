@@ -91,7 +91,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         error = from_library(exc)
         if error.status >= 500:
             _log.warning("%s %s: %s", request.method, request.url.path, exc)
-        return _json(error.status, error.body())
+        return _json(error.status, error.body(), error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -48,11 +48,17 @@ _MAPPING: tuple[tuple[type[RecengineError], int, str], ...] = (
 )
 
 
+#: Seconds a client should wait before asking again after a 503 (``Retry-After``): what is missing (a model
+#: loading, the database restarting) usually comes within seconds, and the API retries opening a failed
+#: recommender no sooner than this either (``recengine.api.state.RETRY_S``).
+RETRY_AFTER = {"Retry-After": "5"}
+
+
 def from_library(exc: RecengineError) -> ApiError:
-    """The HTTP error of a library error."""
+    """The HTTP error of a library error; a 503 says when to retry."""
     for cls, status, code in _MAPPING:
         if isinstance(exc, cls):
-            return ApiError(status, code, str(exc))
+            return ApiError(status, code, str(exc), headers=RETRY_AFTER if status == 503 else None)
     return ApiError(500, "internal_error", str(exc))
 
 

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from recengine.api.auth import Admin, StateDep, Writer
-from recengine.api.errors import ApiError
+from recengine.api.errors import RETRY_AFTER, ApiError
 from recengine.api.metrics import CONTENT_TYPE, ApiMetrics
 from recengine.api.schemas import ErrorResponse, Health, JobOut, Readiness
 from recengine.api.state import ApiState
@@ -37,7 +37,8 @@ def build_router(metrics: ApiMetrics) -> APIRouter:
         checks, ok = _checks(state)
         if not ok:
             failed = [name for name, outcome in checks.items() if not outcome.startswith("ok")]
-            raise ApiError(503, "not_ready", f"not ready: {', '.join(failed)}", details={"checks": checks})
+            raise ApiError(503, "not_ready", f"not ready: {', '.join(failed)}", details={"checks": checks},
+                           headers=RETRY_AFTER)  # fmt: skip
         return Readiness(status="ready", checks=checks)
 
     @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})

@@ -56,7 +56,9 @@ class ApiState:
         self._failure: tuple[float, str] | None = None
         self._schema_ok = False
         self._lock = threading.Lock()
-        self._open_lock = threading.Lock()
+        self._open_lock = threading.Lock()  # held while the recommender opens
+        self._inpainter_lock = threading.Lock()
+        self._loading_since: float | None = None
 
     @property
     def retention(self) -> timedelta:
@@ -90,14 +92,24 @@ class ApiState:
         return self._recommender
 
     def recommender(self) -> Recommender:
-        """The recommender, opened on first use; :class:`NotReadyError` naming what is missing."""
+        """The recommender, opened on first use; :class:`NotReadyError` naming what is missing.
+
+        While one thread opens it (minutes on a first start, which computes the catalogue latents), every
+        other caller gets :class:`NotReadyError` at once rather than waiting: a waiting ``/readyz`` times out
+        in the load balancer, and waiting requests take the thread pool that ``/healthz`` needs too.
+        """
         if self._recommender is not None:
             return self._recommender
-        with self._open_lock:
+        if not self._open_lock.acquire(blocking=False):
+            if self._recommender is not None:  # opened between the two checks
+                return self._recommender
+            raise NotReadyError(f"loading the designer and the index ({self._loading_for():.0f} s so far)")
+        try:
             if self._recommender is not None:
                 return self._recommender
             if self._failure is not None and time.monotonic() - self._failure[0] < RETRY_S:
                 raise NotReadyError(self._failure[1])
+            self._loading_since = time.monotonic()
             try:
                 self._recommender = self._open()
             except RecengineError as exc:
@@ -105,6 +117,11 @@ class ApiState:
                 raise NotReadyError(self._failure[1]) from exc
             self._failure = None
             return self._recommender
+        finally:
+            self._open_lock.release()
+
+    def _loading_for(self) -> float:
+        return 0.0 if self._loading_since is None else time.monotonic() - self._loading_since
 
     def _open(self) -> Recommender:
         self.check_schema()
@@ -119,7 +136,7 @@ class ApiState:
 
     def inpainter(self) -> Inpainter:
         """The newest registered inpainting model, loaded on first use (for photos sent with a mask)."""
-        with self._open_lock:
+        with self._inpainter_lock:
             if self._inpainter is None:
                 from recengine.inpainting.service import Inpainter
 
