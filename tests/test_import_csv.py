@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from recengine.datasets.importers.csv_generic import import_csv
@@ -113,6 +113,32 @@ def test_reimport_is_idempotent_and_counts_changed_rows(session: Session, tmp_pa
     assert (third.items.added, third.items.updated, third.items.unchanged) == (0, 2, 2)
     assert session.scalars(select(Item.name).where(Item.external_id == "1163")).one() == "Nike Team India Jersey"
     assert session.scalar(select(func.count()).select_from(Item)) == 4
+
+
+def test_columns_a_file_does_not_have_keep_their_stored_values(session: Session, tmp_path: Path,
+                                                               photos: dict) -> None:  # fmt: skip
+    full = _catalogue(tmp_path / "full", photos, [ROWS[0], ROWS[-1]])
+    import_csv(full, session=session, source="my-shop")
+    session.execute(update(Item).where(Item.external_id == "1163").values(attributes={"fit": "regular"}))
+    # A price-list style file: new names only. Before, it emptied every other column of both items (their
+    # article type, so their category, included) and the attributes no CSV column can set.
+    names = _catalogue(tmp_path / "names", photos, ["1163,photos/1163.jpg,Nike Team India Jersey",
+                                                    "1528,photos/1528.jpg,"], header="id,image,name")  # fmt: skip
+    report = import_csv(names, session=session, source="my-shop")
+    assert (report.items.added, report.items.updated, report.items.unchanged) == (0, 2, 0)
+    items = {i.external_id: i for i in session.scalars(select(Item).where(Item.source == "my-shop"))}
+    jersey, shoe = items["1163"], items["1528"]
+    assert (jersey.name, jersey.article_type, jersey.colour, jersey.year) == (
+        "Nike Team India Jersey", "Tshirts", "Blue", 2011,
+    )  # fmt: skip
+    assert jersey.attributes == {"fit": "regular"}
+    assert (shoe.name, shoe.article_type, shoe.season) == (None, "Casual Shoes", "Fall")  # an empty cell clears
+    again = import_csv(names, session=session, source="my-shop")
+    assert (again.items.updated, again.items.unchanged) == (0, 2)
+    fresh = _catalogue(tmp_path / "fresh", photos, ["1164,photos/1164.jpg,New"], header="id,image,name")
+    import_csv(fresh, session=session, source="my-shop")
+    new = session.scalars(select(Item).where(Item.external_id == "1164")).one()
+    assert (new.name, new.article_type, new.year, new.attributes) == ("New", None, None, {})
 
 
 def test_limit_and_progress(session: Session, tmp_path: Path, photos: dict) -> None:

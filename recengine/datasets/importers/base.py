@@ -47,7 +47,7 @@ class CatalogueWriter:
         self.report = report
         self.batch_size = batch_size
         self._seen: dict[str, str] = {}
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[tuple[dict[str, Any], frozenset[str]]] = []  # (row, fields kept as stored)
         self._images: dict[str, tuple[Any, ...]] = {}
         self._pending: list[ItemRecord] = []
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
@@ -124,7 +124,7 @@ class CatalogueWriter:
             data, info = checked
             row["image_sha256"] = info.sha256
             self._images[info.sha256] = (info.sha256, data, info.format, info.width, info.height, info.byte_size)
-        self._rows.append(row)
+        self._rows.append((row, record.keep))
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []
@@ -134,18 +134,20 @@ class CatalogueWriter:
         if not self._rows:
             return
         rows, self._rows = self._rows, []
-        ids = [r["external_id"] for r in rows]
+        ids = [r["external_id"] for r, _ in rows]
         cols = [getattr(Item, name) for name in ITEM_FIELDS]
         existing = {
             row.external_id: row
             for row in self.session.execute(select(Item.id, Item.external_id, *cols).where(Item.external_id.in_(ids)))
         }
         new, changed = [], []
-        for r in rows:
+        for r, keep in rows:
             old = existing.get(r["external_id"])
             if old is None:
                 new.append(r)
-            elif any(getattr(old, name) != r[name] for name in ITEM_FIELDS):
+                continue
+            r.update({name: getattr(old, name) for name in keep})
+            if any(getattr(old, name) != r[name] for name in ITEM_FIELDS):
                 changed.append({"id": old.id, **r})
             else:
                 self.report.items.unchanged += 1

@@ -3,7 +3,8 @@
 The CSV has a header row with the required columns ``id`` and ``image`` (a path relative to the CSV's folder)
 and any of ``name, gender, master_category, sub_category, article_type, colour, season, usage, year``. Any
 other column fails the import, so a misspelt header never silently drops a field. ``id`` becomes the item's
-external id as it is.
+external id as it is. Re-importing updates only the columns the file has: an item keeps the stored value of a
+column the file lacks (and its attributes), and an empty cell clears its field.
 """
 
 from __future__ import annotations
@@ -46,8 +47,11 @@ def _record(row: dict[str, str], *, ref: str, source: str, folder: Path) -> Item
         year = parse_year(row.get("year", ""))
     except ValueError as exc:
         return f"bad year: {exc}"
+    # Columns the file lacks keep what is stored (a file of new names must not empty every category), as do
+    # the attributes, which no column sets; an empty cell in a column the file has clears the field.
+    keep = frozenset(name for name in (*OPTIONAL, "year") if name not in row) | {"attributes"}
     record = ItemRecord(external_id=row["id"], source=source, ref=ref, year=year, image_source=image,
-                        load_image=file_loader(folder / image, image))  # fmt: skip
+                        load_image=file_loader(folder / image, image), keep=keep)  # fmt: skip
     for name in OPTIONAL:
         setattr(record, name, row.get(name) or None)
     return field_problem(record) or record

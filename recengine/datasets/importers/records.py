@@ -30,6 +30,9 @@ class ItemRecord:
     attributes: dict[str, Any] = field(default_factory=dict)
     image_source: str | None = None
     load_image: Callable[[], bytes] | None = None
+    #: Fields the source does not carry (a CSV without that column): an update leaves them as stored, a new
+    #: item gets them empty. A field the source carries but leaves empty is cleared.
+    keep: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
