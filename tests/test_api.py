@@ -465,6 +465,27 @@ def test_interactions_preferences_and_fit_jobs(client: TestClient, keys: Keys, s
         assert isinstance(answer.exception, NotFoundError), answer.exception
 
 
+def test_users_fit_on_the_command_line_fits_the_theta_the_api_serves(client: TestClient, keys: Keys,
+                                                                     shop: Shop) -> None:  # noqa: F811  # fmt: skip
+    # Before, the command fitted the newest compatibility model's θu by default: with only a designer
+    # registered (the demo's shop) it failed, and beside one it stored a θu that no recommendation reads.
+    w = H(keys.writer)
+    like = {"interactions": [{"item": b, "kind": "like"} for b in external_ids(shop, shop.bottoms)[:3]]}
+    assert client.post("/v1/users/cli-newbie/interactions", json=like, headers=w).status_code == 201
+    env = {"RECENGINE_DATABASE_URL": str(shop.settings.database_url), "RECENGINE_DATA_DIR": str(shop.settings.data_dir),
+           "COLUMNS": "200"}  # fmt: skip
+    queued = CliRunner().invoke(cli_app, ["users", "fit", "cli-newbie", "--background"], env=env)
+    assert queued.exit_code == 0, queued.output
+    with shop.db.sessions() as session:
+        served = session.scalars(select(ModelVersion.id).where(ModelVersion.name == "tiny-full")).one()
+        user = session.scalars(select(User).where(User.external_id == "cli-newbie")).one()
+        job = session.scalars(select(Job).where(Job.kind == "fit_preferences").order_by(Job.id.desc())).first()
+    assert job is not None and job.params == {"user_id": user.id, "model_version_id": served}
+    # The same default without --background (this shop has no dataset to fit from: the error names it).
+    inline = CliRunner().invoke(cli_app, ["users", "fit", "cli-newbie"], env=env)
+    assert "no dataset named 'default'" in str(inline.exception), inline.output
+
+
 # --- items ----------------------------------------------------------------------------------------------------
 
 

@@ -141,6 +141,21 @@ def test_columns_a_file_does_not_have_keep_their_stored_values(session: Session,
     assert (new.name, new.article_type, new.year, new.attributes) == ("New", None, None, {})
 
 
+def test_an_id_another_source_holds_is_skipped_and_its_item_kept(session: Session, tmp_path: Path,
+                                                                 photos: dict) -> None:  # fmt: skip
+    import_csv(_catalogue(tmp_path / "a", photos, [ROWS[0]]), session=session, source="supplier-a")
+    # A second feed numbering its items alike: before, its row took item 1163 over (source, name, photo).
+    other = _catalogue(tmp_path / "b", photos, ["1163,photos/1528.jpg,Other feed's shoe", "1164,photos/1164.jpg,New"],
+                       header="id,image,name")  # fmt: skip
+    report = import_csv(other, session=session, source="supplier-b")
+    assert (report.items.added, report.items.updated, report.items.unchanged) == (1, 0, 0)
+    assert [(s.ref, s.reason.split(":")[0]) for s in report.skipped] == [
+        ("catalogue.csv:2", "id '1163' is an item of source 'supplier-a', not 'supplier-b'")
+    ]
+    kept = session.scalars(select(Item).where(Item.external_id == "1163")).one()
+    assert (kept.source, kept.name, kept.image_source) == ("supplier-a", "Nike Jersey", "photos/1163.jpg")
+
+
 def test_limit_and_progress(session: Session, tmp_path: Path, photos: dict) -> None:
     csv_path = _catalogue(tmp_path / "shop", photos)
     calls: list[tuple[int, int | None]] = []

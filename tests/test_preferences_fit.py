@@ -405,6 +405,14 @@ def test_fit_and_store_a_newcomers_preferences(session: Session, tmp_path: Path)
     session.add(Interaction(user_id=lonely.id, item_id=liked, kind="like"))  # the same like again: a retried call
     session.flush()
     assert fit_user(session=session, ctx=ctx, user_id=lonely.id).n_examples == 1
+    # A purchase is a choice, as a like is (before, a buyer who liked nothing got the prior); a view is not.
+    bought, viewed = int(data.item_ids[ctx.bottoms[1]]), int(data.item_ids[ctx.bottoms[2]])
+    session.add_all([Interaction(user_id=lonely.id, item_id=bought, kind="purchase"),
+                     Interaction(user_id=lonely.id, item_id=viewed, kind="view"),
+                     Interaction(user_id=lonely.id, item_id=liked, kind="purchase")])  # fmt: skip
+    session.flush()
+    q, c = user_examples(session=session, ctx=ctx, user_id=lonely.id, rng=np.random.default_rng(0))
+    assert c.tolist() == [int(ctx.bottoms[0]), int(ctx.bottoms[1])]  # liked then bought: one example each
 
     # Refusals: an unknown user, a non-finite θu.
     missing = (session.scalar(select(func.max(User.id))) or 0) + 1000

@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from recengine.api.settings import ApiSettings
 from recengine.errors import ConfigurationError, NotFoundError, RecengineError
-from recengine.recommend.service import Recommender, designer_version
+from recengine.recommend.service import Recommender, served_model_version_id
 
 if TYPE_CHECKING:
     from recengine.inpainting.service import Inpainter
@@ -152,12 +152,8 @@ class ApiState:
         from the database when the recommender is not open yet: a request must not wait for it to load."""
         if self._recommender is not None:
             return self._recommender.designer.model_version_id
-        try:
-            with self.db.sessions() as session:
-                version, _path = designer_version(session, self.settings.api_designer)
-        except NotFoundError:
-            return None
-        return None if version is None else version.id
+        with self.db.sessions() as session:
+            return served_model_version_id(session, self.settings.api_designer)
 
     def warm_up(self) -> None:
         """Open the database and the recommender now (the startup thread's work); failures are only logged."""

@@ -146,10 +146,14 @@ def build_context(version_id: int, model: CompatibilityModel, data: ProtocolData
                         mix or NegativeMix.in_batch_even())  # fmt: skip
 
 
+#: Interaction kinds that make an example of the item: the user chose it.
+CHOICES = ("like", "purchase")
+
+
 def user_examples(*, session: Session, ctx: ModelContext, user_id: int,
                   rng: np.random.Generator) -> tuple[IntArray, IntArray]:  # fmt: skip
     """(queries, complements) item indices of a user's history: pairs from the outfits they own that no split
-    holds out (valid/test), plus each distinct liked item of the target slot with a random query."""
+    holds out (valid/test), plus each distinct liked or bought item of the target slot with a random query."""
     held_out = select(SplitAssignment.entity_id).where(
         SplitAssignment.entity == "outfit", SplitAssignment.part.in_(("valid", "test"))
     )
@@ -171,10 +175,11 @@ def user_examples(*, session: Session, ctx: ModelContext, user_id: int,
         if tops and bottoms:
             q.append(tops[0])
             c.append(bottoms[0])
-    # A like is a state, not an event: liked twice (a client's retried call) is one example. Ordered by the first
-    # like, so the random queries drawn below are the same whatever order the database returns rows in.
+    # A purchase is a choice as a like is (a view is not). Either is a state, not an event: liked twice (a client's
+    # retried call), or liked then bought, is one example. Ordered by the first such interaction, so the random
+    # queries drawn below are the same whatever order the database returns rows in.
     liked = session.scalars(select(Interaction.item_id)
-                            .where(Interaction.user_id == user_id, Interaction.kind == "like")
+                            .where(Interaction.user_id == user_id, Interaction.kind.in_(CHOICES))
                             .group_by(Interaction.item_id).order_by(func.min(Interaction.id)))  # fmt: skip
     for item_id in liked:
         i = ctx.index.get(item_id)

@@ -127,6 +127,17 @@ def designer_version(session: Session, designer: str | None) -> tuple[ModelVersi
     return None, path
 
 
+def served_model_version_id(session: Session, designer: str | None = None) -> int | None:
+    """The model version whose θu recommendations read: that of ``designer`` (a name, as
+    ``RECENGINE_API_DESIGNER`` gives it; None: the newest), or None when no registered designer answers to it.
+    New users are fitted against it by default, by the API and the command line alike."""
+    try:
+        version, _path = designer_version(session, designer)
+    except NotFoundError:
+        return None
+    return None if version is None else version.id
+
+
 def resolve_designer(*, session: Session, designer: str | None = None) -> LoadedDesigner:
     """A designer in eval mode by model version name, checkpoint path, or (None) the newest registered one.
 

@@ -47,7 +47,7 @@ class CatalogueWriter:
         self.report = report
         self.batch_size = batch_size
         self._seen: dict[str, str] = {}
-        self._rows: list[tuple[dict[str, Any], frozenset[str]]] = []  # (row, fields kept as stored)
+        self._rows: list[tuple[dict[str, Any], frozenset[str], str]] = []  # (row, fields kept as stored, ref)
         self._images: dict[str, tuple[Any, ...]] = {}
         self._pending: list[ItemRecord] = []
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
@@ -124,7 +124,7 @@ class CatalogueWriter:
             data, info = checked
             row["image_sha256"] = info.sha256
             self._images[info.sha256] = (info.sha256, data, info.format, info.width, info.height, info.byte_size)
-        self._rows.append((row, record.keep))
+        self._rows.append((row, record.keep, record.ref))
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []
@@ -134,17 +134,24 @@ class CatalogueWriter:
         if not self._rows:
             return
         rows, self._rows = self._rows, []
-        ids = [r["external_id"] for r, _ in rows]
+        ids = [r["external_id"] for r, _, _ in rows]
         cols = [getattr(Item, name) for name in ITEM_FIELDS]
         existing = {
             row.external_id: row
             for row in self.session.execute(select(Item.id, Item.external_id, *cols).where(Item.external_id.in_(ids)))
         }
         new, changed = [], []
-        for r, keep in rows:
+        for r, keep, ref in rows:
             old = existing.get(r["external_id"])
             if old is None:
                 new.append(r)
+                continue
+            if old.source != r["source"]:
+                # Ids are unique across sources: two feeds numbering their items alike would otherwise merge,
+                # the second silently rewriting the first's items.
+                self.report.skip(ref, f"id {r['external_id']!r} is an item of source {old.source!r}, not "
+                                      f"{r['source']!r}: import it with that source, or change the item's source "
+                                      "first (`PATCH /v1/items/<id>`)")  # fmt: skip
                 continue
             r.update({name: getattr(old, name) for name in keep})
             if any(getattr(old, name) != r[name] for name in ITEM_FIELDS):
