@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recengine.api import routes_demo, routes_items, routes_masks, routes_recommendations, routes_users
@@ -58,9 +59,11 @@ def create_app(settings: Settings | None = None, *, celery: Any = None) -> FastA
         yield
         state.close()
 
-    app = FastAPI(title="recengine", version=API_VERSION, lifespan=lifespan,
-                  description="Fashion recommendation: designs for a user and a query item, retrieved as real "
-                  "catalogue items. Errors: `{\"error\": {\"code\", \"message\", \"details\"}}`.")  # fmt: skip
+    # FastAPIOffline: FastAPI whose /docs and /redoc take Swagger UI and ReDoc from files it serves itself, not
+    # from a CDN, so the pages work on a network without the internet.
+    description = ("Fashion recommendation: designs for a user and a query item, retrieved as real catalogue items. "
+                   "Errors: `{\"error\": {\"code\", \"message\", \"details\"}}`.")  # fmt: skip
+    app = FastAPIOffline(title="recengine", version=API_VERSION, lifespan=lifespan, description=description)
     app.state.api = state
     metrics = ApiMetrics(state)
     app.include_router(build_router(metrics))
