@@ -256,3 +256,20 @@ def test_an_uploaded_photo_gives_real_items_and_api_errors_are_shown(
     assert len(designs) == 1 and "/v1/designs/" in designs[0]
     summary = driver.find_element("id", "summary").text
     assert "anonymous" in summary and "with the photo" in summary, summary
+
+
+def test_the_api_documentation_renders_every_operation_in_the_browser(driver: Any, server: str) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # Swagger UI from the API's own files (tests/test_api_docs.py), rendering this API's OpenAPI 3.1 document.
+    driver.get(f"{server}/docs")
+    paths = "return [...document.querySelectorAll('.opblock-summary-path')].map(e => e.getAttribute('data-path'));"
+    shown = WebDriverWait(driver, WAIT_S).until(lambda d: d.execute_script(paths),
+                                                message="waiting for Swagger UI's operations")  # fmt: skip
+    assert {"/v1/recommendations", "/v1/items/{item_id}", "/v1/jobs/{job_id}"} <= set(shown), shown
+    driver.get(f"{server}/redoc")
+    title = WebDriverWait(driver, WAIT_S).until(
+        lambda d: d.execute_script("const h = document.querySelector('.api-info h1'); return h && h.innerText;"),
+        message="waiting for ReDoc's title",
+    )
+    assert title.startswith("recengine")
