@@ -102,6 +102,20 @@ def test_matches_are_served_bottoms_ranked_like_exhaustive_scoring(shop: Shop, s
     assert ids[0] not in [m.item_id for m in again.matches]
 
 
+def test_items_deactivated_since_the_index_was_synced_are_not_recommended(shop: Shop, service: Recommender) -> None:
+    ids = [m.item_id for m in service.recommend("fan", shop.top, "bottom", k=5, n_designs=2, seed=0).matches]
+    withdrawn = ids[:2]
+    with shop.db.transaction() as session:  # as `DELETE /v1/items/{id}` does; no index sync runs
+        session.execute(update(Item).where(Item.id.in_(withdrawn)).values(is_active=False))
+    try:
+        kept = [m.item_id for m in service.recommend("fan", shop.top, "bottom", k=5, n_designs=2, seed=0).matches]
+        assert len(kept) == 5 and not set(kept) & set(withdrawn)
+        assert kept[:3] == ids[2:]  # the others keep their order
+    finally:
+        with shop.db.transaction() as session:
+            session.execute(update(Item).where(Item.id.in_(withdrawn)).values(is_active=True))
+
+
 def test_users_without_theta_get_the_population_prior(shop: Shop, service: Recommender) -> None:
     with shop.db.sessions() as session:
         stranger = session.scalars(select(User).where(User.external_id == "stranger")).one()

@@ -118,8 +118,9 @@ def patch(item_id: ItemKey, body: ItemPatch, request: Request, state: StateDep, 
 
 @router.delete("/v1/items/{item_id}", response_model=ItemChange)
 def deactivate(item_id: ItemKey, request: Request, state: StateDep, _: Admin) -> ItemChange:
-    """Deactivate an item: it is no longer recommended once the index is synced, but stays for history
-    (outfits and interactions refer to it); `PATCH {"is_active": true}` brings it back."""
+    """Deactivate an item: it is no longer recommended, from this answer on (the index drops it at its next
+    sync), but stays for history (outfits and interactions refer to it); `PATCH {"is_active": true}` brings it
+    back."""
     with state.db.transaction() as session:
         item, changed = deactivate_item(session=session, external_id=item_id)
     return queue_index_sync(request, state, item, changed)

@@ -17,7 +17,7 @@ import logging
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +39,7 @@ from recengine.nets.designer import Designer
 from recengine.preferences.theta import population_prior
 from recengine.recommend.design_retrieve import CatalogueLatents, DesignRetriever, Match, Recommendation
 from recengine.recommend.latents import LatentsEntry, catalogue_latents
+from recengine.store.bulk import any_of
 from recengine.store.catalogue import matching_item_ids
 from recengine.store.models import IndexVersion, Item, ModelVersion, User, UserPreference, row_id
 from recengine.store.users import lookup_user
@@ -347,8 +348,25 @@ class Recommender:
         result = retriever.recommend(query=pixels, theta=theta, category=category, k=k, n_designs=n_designs,
                                      exclude=banned, seed=seed)  # fmt: skip
         infos = self._infos(db, [m.item_id for m in result.matches])
+        if len(infos) < len(result.matches):
+            # Some were deactivated since the index was synced: the shop withdrew them, so they go now, not when
+            # a worker gets to the sync job. One more search without any of the category's inactive items; only
+            # an answer that held one pays it.
+            banned = sorted({*banned, *self._inactive(db, category)})
+            result = retriever.recommend(query=pixels, theta=theta, category=category, k=k, n_designs=n_designs,
+                                         exclude=banned, seed=seed)  # fmt: skip
+            infos = self._infos(db, [m.item_id for m in result.matches])
+            # One deactivated in the meantime is left out (an answer one item short, not a withdrawn item).
+            result = replace(result, matches=[m for m in result.matches if m.item_id in infos])
         return Recommended(result, query, pixels, category, None if found is None else found.id, source,
                            infos)  # fmt: skip
+
+    def _inactive(self, session: Session, category: str) -> list[int]:
+        """Items of ``category`` in the served latents that are inactive now."""
+        latents = self.latents
+        in_category = latents.item_ids[latents.categories == category]
+        stmt = select(Item.id).where(Item.is_active.is_(False), any_of(Item.id, in_category.tolist()))
+        return list(session.scalars(stmt))
 
     def _filtered_out(self, session: Session, category: str, filters: Mapping[str, Sequence[str]]) -> list[int]:
         """Items of ``category`` that fail ``filters``: handed to the index as exclusions, so that a filter
@@ -366,4 +384,6 @@ class Recommender:
 
     @staticmethod
     def _infos(session: Session, ids: list[int]) -> dict[int, ItemInfo]:
-        return {it.id: ItemInfo.of(it) for it in session.scalars(select(Item).where(Item.id.in_(ids)))}
+        """The active items among ``ids``."""
+        stmt = select(Item).where(Item.id.in_(ids), Item.is_active.is_(True))
+        return {it.id: ItemInfo.of(it) for it in session.scalars(stmt)}
