@@ -83,19 +83,20 @@ def photo_shas(session: Session, item_ids: NDArray[np.int64]) -> list[str]:
     return [str(rows[int(i)]) for i in item_ids]
 
 
-def photos_key(session: Session, item_ids: NDArray[np.int64], size: int) -> str:
-    """Cache key of what these items' photos become at ``size``: another photo gives another key."""
-    return _key(photo_shas(session, item_ids), size)
+def photos_key(shas: list[str], size: int) -> str:
+    """Cache key of what photos ``shas`` (:func:`photo_shas`) become at ``size``: another photo, another key."""
+    return _key(shas, size)
 
 
 def load_image_cache(*, session: Session, item_ids: NDArray[np.int64], size: int, cache_dir: Path,
-                     progress: Progress | None = None) -> NDArray[np.uint8]:  # fmt: skip
+                     progress: Progress | None = None, shas: list[str] | None = None) -> NDArray[np.uint8]:  # fmt: skip
     """(N, size, size, 3) uint8 images of ``item_ids`` in that order, from the cache or built and saved.
 
     The cache file is named by a hash of the image contents (their sha256s) and the size, so a changed photo
-    or size never serves stale pixels.
+    or size never serves stale pixels. ``shas``: the items' :func:`photo_shas`, when the caller has read them.
     """
-    shas = photo_shas(session, item_ids)
+    if shas is None:
+        shas = photo_shas(session, item_ids)
     path = cache_dir / f"images-{size}-{_key(shas, size)}.npy"
     cached = load_array(path, (len(shas), size, size, 3), mmap=True)
     if cached is not None:

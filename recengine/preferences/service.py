@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from recengine.cache_files import load_array, save_array
 from recengine.compatibility.scoring import embed_images
 from recengine.compatibility.train import joint_user_rows
-from recengine.datasets.image_cache import load_image_cache, photos_key
+from recengine.datasets.image_cache import load_image_cache, photo_shas, photos_key
 from recengine.errors import InvalidInputError, NotFoundError
 from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
@@ -119,14 +119,14 @@ def _context(session: Session, version_id: int, checkpoint: Path, sha: str, data
     model = compatibility_part(payload, family)
     data = load_protocol_data(session=session, dataset=dataset)
     # The checkpoint and the photos: a catalogue photo replaced since (same number of items) gave stale outputs.
-    photos = photos_key(session, data.item_ids, model.config.image_size)
-    z_path = cache_dir / f"embeddings-{sha[:20]}-{photos}.npy"
+    shas = photo_shas(session, data.item_ids)
+    z_path = cache_dir / f"embeddings-{sha[:20]}-{photos_key(shas, model.config.image_size)}.npy"
     cached = load_array(z_path, (len(data.item_ids), model.config.z_dim))
     if cached is not None:
         z = torch.from_numpy(cached)
     else:
         images = load_image_cache(session=session, item_ids=data.item_ids, size=model.config.image_size,
-                                  cache_dir=cache_dir)  # fmt: skip
+                                  cache_dir=cache_dir, shas=shas)  # fmt: skip
         z = embed_images(model, images)
         save_array(z_path, z.numpy())  # atomic: a worker killed mid-write left a file every later fit failed on
     return build_context(version_id, model, data, z, trained_negative_mix(payload))

@@ -361,18 +361,21 @@ class Recommender:
         return Recommended(result, query, pixels, category, None if found is None else found.id, source,
                            infos)  # fmt: skip
 
+    def _in_category(self, category: str) -> NDArray[np.int64]:
+        """Ids of the served items of ``category``."""
+        latents = self.latents
+        ids: NDArray[np.int64] = latents.item_ids[latents.categories == category]
+        return ids
+
     def _inactive(self, session: Session, category: str) -> list[int]:
         """Items of ``category`` in the served latents that are inactive now."""
-        latents = self.latents
-        in_category = latents.item_ids[latents.categories == category]
-        stmt = select(Item.id).where(Item.is_active.is_(False), any_of(Item.id, in_category.tolist()))
+        stmt = select(Item.id).where(Item.is_active.is_(False), any_of(Item.id, self._in_category(category).tolist()))
         return list(session.scalars(stmt))
 
     def _filtered_out(self, session: Session, category: str, filters: Mapping[str, Sequence[str]]) -> list[int]:
         """Items of ``category`` that fail ``filters``: handed to the index as exclusions, so that a filter
         still returns k matches when k exist (the index widens its search around exclusions)."""
-        latents = self.latents
-        in_category = latents.item_ids[latents.categories == category]
+        in_category = self._in_category(category)
         keep = matching_item_ids(session=session, filters=filters)
         return [int(i) for i in np.setdiff1d(in_category, keep, assume_unique=True)]
 
