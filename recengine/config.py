@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -68,6 +69,11 @@ class Settings(BaseSettings):
     )
     device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$",
                         description="torch device: auto, cpu, cuda, cuda:N, mps.")  # fmt: skip
+    job_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="Days an ended job (and Celery's copy of its result) is kept before a worker deletes it.",
+    )
     api_public_url: str = Field(
         default="",
         description="The API's public base URL (https://recs.example.com), for the links in answers built away "
@@ -120,6 +126,10 @@ class Settings(BaseSettings):
         # named "~" in the working directory. A relative data dir was stored relative in model_versions and
         # index_versions, so a worker or API started elsewhere found no checkpoint.
         return None if value is None else value.expanduser().absolute()
+
+    @property
+    def job_retention(self) -> timedelta:
+        return timedelta(days=self.job_retention_days)
 
     @property
     def pgdata_dir(self) -> Path:

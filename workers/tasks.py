@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Task, shared_task
 
+from workers import housekeeping  # noqa: F401  # connects the pruning of ended jobs to every task's end
 from workers.app import RecengineApp
 from workers.jobs import JobContext, run_job, task_name, worker_app, worker_database
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -106,3 +107,31 @@ def cancel(job_id: Annotated[int, typer.Argument(help="Job id.")]) -> None:
     with open_db() as db, db.transaction() as session:
         job = cancel_job(session=session, job_id=job_id)
     console.print(f"job {job.id} ({job.kind}): {job.message}")
+
+
+@jobs_app.command("prune")
+def prune(
+    older_than_days: Annotated[float | None, typer.Option(
+        help="Delete jobs that ended more than this many days ago; default RECENGINE_JOB_RETENTION_DAYS (7).",
+        min=0)] = None,
+) -> None:  # fmt: skip
+    """Delete ended jobs (succeeded, failed, cancelled) and Celery's stored results older than the retention now.
+
+    Workers already do this after every task; this is for a deployment whose workers are stopped, or to free
+    space at once with a shorter retention. Pending and running jobs are never deleted."""
+    from workers.app import WorkerSettings, create_app
+    from workers.housekeeping import prune_ended
+
+    settings = WorkerSettings()
+    days = settings.job_retention_days if older_than_days is None else older_than_days
+    retention = timedelta(days=days)
+    app = create_app(settings)
+    app.conf.result_expires = retention  # what Celery's database backend deletes up to
+    total = 0
+    try:
+        with open_db() as db:
+            while (pruned := prune_ended(db=db, backend=app.backend, retention=retention)) > 0:
+                total += pruned
+    finally:
+        app.close()
+    console.print(f"deleted {total:,} jobs that ended more than {days:g} days ago, and Celery's results as old")

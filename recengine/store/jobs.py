@@ -26,7 +26,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from recengine.errors import InvalidInputError, NotFoundError, RecengineError
@@ -38,6 +38,11 @@ _STARTABLE = frozenset({"pending", "running", "failed"})
 _DONE = frozenset({"succeeded", "cancelled"})
 #: Status a job may be failed or cancelled from: it has not ended.
 _LIVE = frozenset({"pending", "running"})
+#: Status of a job that has ended: only these are ever pruned.
+ENDED = ("succeeded", "failed", "cancelled")
+#: Ended jobs deleted per prune at most: one prune stays short however long the workers were idle.
+PRUNE_BATCH = 1000
+_KEPT = "an ended job is deleted RECENGINE_JOB_RETENTION_DAYS after it ended, 7 by default"
 
 
 class JobStateError(RecengineError):
@@ -87,8 +92,18 @@ def get_job(*, session: Session, job_id: int) -> Job:
     """The job with this id; :class:`NotFoundError` when there is none."""
     job = get_row(session, Job, job_id)
     if job is None:
-        raise NotFoundError(f"job {job_id} does not exist")
+        raise NotFoundError(f"job {job_id} does not exist ({_KEPT})")
     return job
+
+
+def prune_jobs(*, session: Session, older_than: datetime, limit: int = PRUNE_BATCH) -> int:
+    """Delete up to ``limit`` ended jobs (succeeded, failed, cancelled) that ended before ``older_than``, oldest
+    first; returns how many went. Pending and running jobs are never deleted, however old."""
+    expired = (
+        select(Job.id).where(Job.status.in_(ENDED), Job.finished_at < older_than).order_by(Job.finished_at).limit(limit)
+    )
+    result = session.execute(delete(Job).where(Job.id.in_(expired)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def pending_job(*, session: Session, kind: str, params: dict[str, Any]) -> Job | None:
