@@ -545,6 +545,23 @@ def test_an_item_created_patched_and_deactivated_through_the_api(client: TestCli
     assert client.get("/v1/items/api-jeans-1").json()["is_active"] is False  # kept for history
 
 
+def test_new_ids_with_surrounding_whitespace_are_refused(client: TestClient, keys: Keys, shop: Shop) -> None:  # noqa: F811
+    """ "sku-1 " made another item than the CSV's "sku-1" (the importer strips cells), one no file could update."""
+    padded = _create(client, keys, '{"external_id": "api-pad-1 ", "name": "padded"}', None)
+    assert "did you mean 'api-pad-1'" in assert_error(padded, 422, "invalid_input")["message"]
+    assert client.get("/v1/items/api-pad-1%20").status_code == 404  # nothing stored
+    assert _create(client, keys, '{"external_id": "api-pad-1", "name": "plain"}', None).status_code == 201
+    body = {"interactions": [{"item": "api-pad-1", "kind": "view"}]}
+    user = client.post("/v1/users/%20pad-user/interactions", json=body, headers=H(keys.writer))
+    assert "user id ' pad-user'" in assert_error(user, 422, "invalid_input")["message"]
+    with shop.db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(User).where(User.external_id.like("%pad-user%"))) == 0
+        session.add(User(external_id="old-pad "))  # stored before the rule: still reachable
+        session.commit()
+    old = client.post("/v1/users/old-pad%20/interactions", json=body, headers=H(keys.writer))
+    assert old.status_code == 201 and old.json()["user"] == "old-pad ", old.text
+
+
 def test_concurrent_patches_leave_a_consistent_row(client: TestClient, keys: Keys, shop: Shop) -> None:  # noqa: F811
     assert _create(client, keys, '{"external_id": "api-race", "name": "start"}', None).status_code == 201
 

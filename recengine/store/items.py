@@ -21,6 +21,7 @@ from recengine.store.bulk import any_of
 from recengine.store.catalogue_lock import lock_for_insert
 from recengine.store.images import ImageInfo
 from recengine.store.models import Image, Item
+from recengine.store.values import external_id_problem
 
 #: Columns a shop may set on an item (``external_id`` never changes; ``image_sha256`` comes with an image).
 EDITABLE = ("source", "name", "gender", "master_category", "sub_category", "article_type", "colour", "season",
@@ -72,6 +73,9 @@ def create_item(*, session: Session, external_id: str, fields: Mapping[str, Any]
     The insert itself detects the conflict (``ON CONFLICT DO NOTHING``), so two concurrent creations of one id
     give one item and one conflict, never a database error.
     """
+    problem = external_id_problem(external_id)
+    if problem is not None:
+        raise InvalidInputError(f"catalogue item id {external_id!r} {problem}")
     _check_fields(fields)
     lock_for_insert(session)
     values = dict(fields, external_id=external_id)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from recengine.errors import InvalidInputError, NotFoundError
 from recengine.store.catalogue import LIKE_ESCAPE, contains_pattern
 from recengine.store.models import INTERACTION_KINDS, Interaction, ModelVersion, User, UserPreference, row_id
+from recengine.store.values import external_id_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +47,12 @@ def ensure_user(*, session: Session, external_id: str) -> User:
     Why create rather than 404: a shop's users appear by interacting; there is no separate sign-up to mirror.
     Concurrent first sights of one user give one row (``ON CONFLICT DO NOTHING``).
     """
-    if not external_id or len(external_id) > 128:
-        raise InvalidInputError("a user's external id has 1 to 128 characters")
+    found = session.scalar(select(User).where(User.external_id == external_id))
+    if found is not None:  # checked only for a new user: one stored before the rule below stays reachable
+        return found
+    problem = external_id_problem(external_id)
+    if problem is not None:
+        raise InvalidInputError(f"user id {external_id!r} {problem}")
     session.execute(insert(User).values(external_id=external_id).on_conflict_do_nothing(index_elements=["external_id"]))
     user = session.scalar(select(User).where(User.external_id == external_id))
     assert user is not None

@@ -29,3 +29,20 @@ def storage_problem(value: object) -> str | None:
     elif isinstance(value, list | tuple):
         inner = list(value)
     return next((p for p in map(storage_problem, inner) if p is not None), None)
+
+
+#: Longest external id (the column's width).
+EXTERNAL_ID_MAX = 128
+
+
+def external_id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a new item's or user's external id, or None when it can.
+
+    Ids are matched exactly, and the CSV importer strips its cells: an id created as ``"sku-1 "`` through the API
+    was another item than the file's ``sku-1``, and no file could ever update it.
+    """
+    if not 1 <= len(value) <= EXTERNAL_ID_MAX:
+        return f"must have 1 to {EXTERNAL_ID_MAX} characters, got {len(value)}"
+    if value != value.strip():
+        return f"must not start or end with whitespace (did you mean {value.strip()!r}?)"
+    return storage_problem(value)
