@@ -417,7 +417,7 @@ def test_train_designer_from_a_compatibility_checkpoint(session: Session, tmp_pa
                        .where(UserPreference.model_version_id == version.id))  # fmt: skip
     assert n == int((~data.newcomer).sum()) == 10
     # Newcomers are fitted against the designer's own F and M (its designs are conditioned on that θu).
-    ctx = load_model_context(session=session, model_version_id=version.id, cache_dir=images)
+    ctx = load_model_context(session=session, model_version_id=version.id)
     for name, tensor in ctx.model.state_dict().items():
         assert torch.equal(tensor, model.compatibility.state_dict()[name]), name
     newcomer = int(data.user_ids[np.flatnonzero(data.newcomer)[0]])

@@ -29,6 +29,7 @@ from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel, preference_loss
 from recengine.preferences.service import (
     ModelContext,
+    build_context,
     fit_examples,
     fit_user,
     load_model_context,
@@ -311,29 +312,28 @@ def test_fit_and_store_a_newcomers_preferences(session: Session, tmp_path: Path)
     assert sorted(u for u, _, _ in prefs) == sorted(joint.tolist()) and len(prefs) == 10
     assert all(dim == 8 and n > 0 for _, dim, n in prefs)
 
-    # The context: the checkpoint's model, every item's embedding (cached on disk), the negative pools.
+    # The context: the checkpoint's model, the negative pools, and item embeddings encoded as fits read them
+    # (encoding the whole dataset first made the first fit after a deploy take 60 s on the Myntra shop).
     with pytest.raises(NotFoundError):
-        load_model_context(session=session, model_version_id=version_id + 1000, cache_dir=tmp_path / "cache")
-    ctx = load_model_context(session=session, model_version_id=version_id, cache_dir=tmp_path / "cache")
+        load_model_context(session=session, model_version_id=version_id + 1000)
+    ctx = load_model_context(session=session, model_version_id=version_id)
     assert ctx.model_version_id == version_id and not ctx.model.training
-    assert ctx.z.shape == (len(data.item_ids), 8)
-    assert len(list((tmp_path / "cache").glob("embeddings-*.npy"))) == 1
+    assert ctx.z.shape == (len(data.item_ids), 8) and ctx.missing is not None and ctx.missing.all()
     images = load_image_cache(session=session, item_ids=data.item_ids, size=32, cache_dir=tmp_path / "cache")
+    ctx.encode(session, np.arange(50))
     torch.testing.assert_close(ctx.z[:50], embed_images(ctx.model, images[:50]), rtol=1e-5, atol=1e-5)
-    again = load_model_context(session=session, model_version_id=version_id, cache_dir=tmp_path / "cache")
-    assert torch.equal(again.z, ctx.z)
-    for cached in [*(tmp_path / "cache").glob("embeddings-*.npy"), *(tmp_path / "cache").glob("images-*.npy")]:
-        cached.write_bytes(cached.read_bytes()[:200])  # cut short, as by a worker killed mid-write: recomputed
-    healed = load_model_context(session=session, model_version_id=version_id, cache_dir=tmp_path / "cache")
-    torch.testing.assert_close(healed.z, ctx.z, rtol=1e-5, atol=1e-5)
-    # A catalogue photo replaced since, the same items otherwise: the outputs follow the photo (the cache was
-    # keyed by the checkpoint alone and served the old ones).
+    assert not ctx.missing[:50].any() and ctx.missing[50:].all() and not ctx.z[50:].any()
+    with pytest.raises(InvalidInputError, match="pass a session"):
+        ctx.encode(None, np.arange(60))
+    # A catalogue photo replaced since, the same items otherwise: the outputs follow the photo (a cache keyed by
+    # the checkpoint alone served the old ones).
     donor, changed = (session.get(Item, int(i)) for i in data.item_ids[:2])
     assert donor is not None and changed is not None and donor.image_sha256 != changed.image_sha256
     kept = changed.image_sha256
     changed.image_sha256 = donor.image_sha256
     session.flush()
-    moved = load_model_context(session=session, model_version_id=version_id, cache_dir=tmp_path / "cache")
+    moved = load_model_context(session=session, model_version_id=version_id)
+    moved.encode(session, np.array([1]))
     torch.testing.assert_close(moved.z[1], ctx.z[0], rtol=1e-5, atol=1e-5)
     changed.image_sha256 = kept
     session.flush()
@@ -359,6 +359,11 @@ def test_fit_and_store_a_newcomers_preferences(session: Session, tmp_path: Path)
     # Seeded by (config seed, user): a re-fit gives the same θu; fit_examples is the same fit from indices.
     np.testing.assert_array_equal(fit_user(session=session, ctx=ctx, user_id=newcomer).theta, first.theta)
     np.testing.assert_array_equal(fit_examples(ctx, q, c, user_id=newcomer).theta, first.theta)
+    # The fit encoded only what it read, and gives the θu of a context whose every item was encoded up front.
+    read = int((~ctx.missing).sum())
+    assert 0 < read <= 50 + len(q) * (2 + 2 * FitConfig().negatives_per_positive) and read < len(data.item_ids)
+    full = build_context(version_id, ctx.model, data, embed_images(ctx.model, images), ctx.mix)
+    np.testing.assert_allclose(fit_examples(full, q, c, user_id=newcomer).theta, first.theta, rtol=1e-4, atol=1e-5)
 
     # Storing twice keeps one row per (user, model version), with the newer values.
     store_preferences(session=session, user_id=newcomer, model_version_id=version_id, result=first)
@@ -429,7 +434,7 @@ def test_the_variant_without_theta_stores_and_fits_no_preferences(session: Sessi
     n = session.scalar(select(func.count()).select_from(UserPreference)
                        .where(UserPreference.model_version_id == version_id))  # fmt: skip
     assert n == 0
-    ctx = load_model_context(session=session, model_version_id=version_id, cache_dir=tmp_path / "cache")
+    ctx = load_model_context(session=session, model_version_id=version_id)
     assert ctx.model.theta is None
     newcomer = int(data.user_ids[data.newcomer][0])
     with pytest.raises(InvalidInputError, match="no user preference vectors"):

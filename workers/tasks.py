@@ -49,20 +49,19 @@ def ping(self: Task, job_id: int) -> dict[str, Any] | None:
     return run_job(job_id, self.request.id, lambda ctx: pong(ctx, self.request.hostname), db=worker_database(self.app))
 
 
-def fit_user_job(context: JobContext, cache_dir: Path) -> dict[str, Any]:
+def fit_user_job(context: JobContext) -> dict[str, Any]:
     """The preference-fitting job: one library call (:func:`recengine.preferences.service.fit_and_store`)."""
     from recengine.preferences.service import fit_and_store
 
-    return fit_and_store(sessions=context.db.sessions, user_id=int(context.params["user_id"]),
-                         model_version_id=context.params.get("model_version_id"), cache_dir=cache_dir,
-                         progress=context.progress)  # fmt: skip
+    params = context.params
+    return fit_and_store(sessions=context.db.sessions, user_id=int(params["user_id"]),
+                         model_version_id=params.get("model_version_id"), progress=context.progress)  # fmt: skip
 
 
 @shared_task(name=task_name("fit_preferences"), bind=True)
 def fit_preferences(self: Task, job_id: int) -> dict[str, Any] | None:
     """Fit θu of ``params["user_id"]`` against ``params["model_version_id"]`` (default: newest) and store it."""
-    cache_dir = self.app.settings.data_dir / "cache"
-    return run_job(job_id, self.request.id, lambda ctx: fit_user_job(ctx, cache_dir), db=worker_database(self.app))
+    return run_job(job_id, self.request.id, fit_user_job, db=worker_database(self.app))
 
 
 def index_job(context: JobContext, indexes_dir: Path, *, full: bool) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def fit(
             model_version = _default_version(session, model_version, settings)
         with progress_bar(f"fitting θu of {target.external_id}") as progress:
             done = fit_and_store(sessions=db.sessions, user_id=target.id, model_version_id=model_version,
-                                 cache_dir=settings.data_dir / "cache", progress=progress)  # fmt: skip
+                                 progress=progress)  # fmt: skip
     kind = "population prior (no history)" if done["is_prior"] else f"loss {done['loss']:.4f}"
     console.print(f"θu of {target.external_id} for model version {done['model_version_id']}: "
                   f"{done['n_examples']} examples, {kind}, {done['steps']} steps, "

@@ -88,6 +88,26 @@ def photos_key(shas: list[str], size: int) -> str:
     return _key(shas, size)
 
 
+def prepare_photos(*, session: Session, shas: list[str], size: int,
+                   progress: Progress | None = None) -> NDArray[np.uint8]:  # fmt: skip
+    """(N, size, size, 3) uint8 images of the photos ``shas``, in that order, read and prepared now (no cache).
+
+    Each distinct photo is decoded once; reads go 2,000 photos at a time.
+    """
+    out = np.empty((len(shas), size, size, 3), dtype=np.uint8)
+    position = {sha: n for n, sha in enumerate(shas)}  # identical photos: decoded once, copied below
+    for start in range(0, len(shas), 2000):
+        chunk = list(dict.fromkeys(shas[start : start + 2000]))
+        for image_sha, data in session.execute(select(Image.sha256, Image.data).where(Image.sha256.in_(chunk))):
+            out[position[image_sha]] = prepare_image(data, size)
+        if progress is not None:
+            progress(min(start + 2000, len(shas)), len(shas))
+    for n, sha in enumerate(shas):
+        if position[sha] != n:
+            out[n] = out[position[sha]]
+    return out
+
+
 def load_image_cache(*, session: Session, item_ids: NDArray[np.int64], size: int, cache_dir: Path,
                      progress: Progress | None = None, shas: list[str] | None = None) -> NDArray[np.uint8]:  # fmt: skip
     """(N, size, size, 3) uint8 images of ``item_ids`` in that order, from the cache or built and saved.
@@ -101,19 +121,7 @@ def load_image_cache(*, session: Session, item_ids: NDArray[np.int64], size: int
     cached = load_array(path, (len(shas), size, size, 3), mmap=True)
     if cached is not None:
         return cached
-    out = np.empty((len(shas), size, size, 3), dtype=np.uint8)
-    position = {sha: n for n, sha in enumerate(shas)}  # identical photos: decoded once, copied below
-    done = 0
-    for start in range(0, len(shas), 2000):
-        chunk = list(dict.fromkeys(shas[start : start + 2000]))
-        for image_sha, data in session.execute(select(Image.sha256, Image.data).where(Image.sha256.in_(chunk))):
-            out[position[image_sha]] = prepare_image(data, size)
-        done = min(start + 2000, len(shas))
-        if progress is not None:
-            progress(done, len(shas))
-    for n, sha in enumerate(shas):
-        if position[sha] != n:
-            out[n] = out[position[sha]]
+    out = prepare_photos(session=session, shas=shas, size=size, progress=progress)
     save_array(path, out)
     _log.info("cached %d images at %s", len(out), path)
     return out

@@ -1,13 +1,13 @@
 """New-user preference fitting against the database: load a trained model once, fit θu, upsert it.
 
 ``ModelContext`` holds what every fit needs and is built once per process (a worker keeps it warm): the
-frozen model, the embedding of every catalogue item, and the pools of Eq. 6 (training bottoms) and Eq. 7
-(other users' training pairs) negatives.
+frozen model, the embeddings of the items fits have read so far (each fit encodes the rest of what it reads),
+and the pools of Eq. 6 (training bottoms) and Eq. 7 (other users' training pairs) negatives.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,9 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from recengine.cache_files import load_array, save_array
 from recengine.compatibility.scoring import embed_images
 from recengine.compatibility.train import joint_user_rows
-from recengine.datasets.image_cache import load_image_cache, photo_shas, photos_key
+from recengine.datasets.image_cache import photo_shas, prepare_photos
 from recengine.errors import InvalidInputError, NotFoundError
 from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
@@ -44,22 +43,58 @@ IntArray = NDArray[np.int64]
 
 
 @dataclass(frozen=True)
+class NegativeRows:
+    """The item rows of a fit's negatives (Eq. 6 bottoms, Eq. 7 pairs) and the loss weight of each column."""
+
+    eq6: IntArray  # (P, k6) bottoms paired with each positive's query
+    eq7_queries: IntArray  # (P, k7) other users' training pairs
+    eq7_targets: IntArray
+    weights: torch.Tensor  # (k6 + k7,)
+
+    def rows(self) -> IntArray:
+        return np.concatenate([self.eq6.ravel(), self.eq7_queries.ravel(), self.eq7_targets.ravel()])
+
+
+@dataclass(frozen=True)
 class ModelContext:
     model_version_id: int
     model: CompatibilityModel
     data: ProtocolData
-    z: torch.Tensor  # (I, z_dim) F(x) of every item index of ``data``
+    z: torch.Tensor  # (I, z_dim) F(x) of every item index of ``data`` (rows still ``missing`` are zeros)
     index: dict[int, int]  # database item id -> item index
     pair_queries: IntArray  # Eq. 7 pool: training pairs of the model's users
     pair_targets: IntArray
     pair_users: IntArray  # database user ids of those pairs
     bottoms: IntArray  # Eq. 6 pool: training items of the target slot
     mix: NegativeMix = field(default_factory=NegativeMix.in_batch_even)  # the negatives the model trained with
+    #: Rows of ``z`` not encoded yet; None: every row is. A fit encodes only the rows it reads (:meth:`encode`).
+    missing: NDArray[np.bool_] | None = None
+    #: The photo of each row, for :meth:`encode`.
+    shas: tuple[str, ...] = ()
 
-    def negatives(self, rng: np.random.Generator, queries: IntArray, k: int, user_id: int,
-                  complements: IntArray | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-        """(P, k, z_dim) negative outfits for positives with these queries, half Eq. 6 and half Eq. 7, and the
-        (k,) weight of each column in the loss: the two kinds mixed as the model was trained. With
+    def encode(self, session: Session | None, rows: IntArray) -> None:
+        """Fill the rows of ``z`` among ``rows`` that are still missing: their photos, read through ``session``
+        now, through F. Without a session, a missing row is an error.
+
+        Two threads encoding the same row write the same values; contexts are per process and a worker runs one
+        fit at a time.
+        """
+        if self.missing is None:
+            return
+        need = np.unique(rows)
+        need = need[self.missing[need]]
+        if not len(need):
+            return
+        if session is None:
+            raise InvalidInputError("this model context encodes items on demand: pass a session")
+        images = prepare_photos(session=session, shas=[self.shas[i] for i in need], size=self.model.config.image_size)
+        self.z[torch.as_tensor(need)] = embed_images(self.model, images)
+        self.missing[need] = False
+
+    def negative_rows(self, rng: np.random.Generator, queries: IntArray, k: int, user_id: int,
+                      complements: IntArray | None = None) -> NegativeRows:  # fmt: skip
+        """The rows of k negative outfits for each positive with these queries, half Eq. 6 and half Eq. 7,
+        and the (k,) weight of each column in the loss: the two kinds mixed as the model was trained. With
         ``exclude_own`` in the mix, no negative's bottom is one of the user's ``complements``."""
         p = len(queries)
         bottoms, others = self.bottoms, self.pair_users != user_id
@@ -67,21 +102,32 @@ class ModelContext:
             bottoms = np.setdiff1d(bottoms, complements)
             others &= ~np.isin(self.pair_targets, complements)
         k6, k7 = k - k // 2, k // 2
-        eq6 = self.z[torch.as_tensor(queries)][:, None, :] * self.z[torch.as_tensor(
-            bottoms[rng.integers(0, len(bottoms), size=(p, k6))])]  # fmt: skip
+        eq6 = bottoms[rng.integers(0, len(bottoms), size=(p, k6))]
         rows = np.flatnonzero(others)[rng.integers(0, int(others.sum()), size=(p, k7))]
-        eq7 = self.z[torch.as_tensor(self.pair_queries[rows])] * self.z[torch.as_tensor(self.pair_targets[rows])]
         w7 = self.mix.eq7_weight if k7 else 0.0
         weights = torch.cat([torch.full((k6,), (1.0 - w7) / k6), torch.full((k7,), w7 / max(k7, 1))])
-        return torch.cat([eq6, eq7], dim=1), weights
+        return NegativeRows(eq6, self.pair_queries[rows], self.pair_targets[rows], weights)
+
+    def negatives(self, rng: np.random.Generator, queries: IntArray, k: int, user_id: int,
+                  complements: IntArray | None = None, *,
+                  session: Session | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """(P, k, z_dim) negative outfits (:meth:`negative_rows`) and their weights; a context with missing rows
+        encodes those it reads through ``session``."""
+        neg = self.negative_rows(rng, queries, k, user_id, complements)
+        self.encode(session, np.concatenate([queries, neg.rows()]))
+        z = self.z
+        eq6 = z[torch.as_tensor(queries)][:, None, :] * z[torch.as_tensor(neg.eq6)]
+        eq7 = z[torch.as_tensor(neg.eq7_queries)] * z[torch.as_tensor(neg.eq7_targets)]
+        return torch.cat([eq6, eq7], dim=1), neg.weights
 
 
-def load_model_context(*, session: Session, model_version_id: int, cache_dir: Path) -> ModelContext:
+def load_model_context(*, session: Session, model_version_id: int) -> ModelContext:
+    """The context of a compatibility or designer version, its items not encoded yet (a fit encodes what it reads)."""
     version = get_row(session, ModelVersion, model_version_id)
     if version is None or version.family not in FITTABLE or not version.checkpoint_path:
         raise NotFoundError(f"no compatibility or designer model version {model_version_id} with a checkpoint")
-    return _context(session, version.id, Path(version.checkpoint_path), str(version.checkpoint_sha256),
-                    str(version.config.get("dataset")), cache_dir, version.family)  # fmt: skip
+    return _context(session, version.id, Path(version.checkpoint_path), str(version.config.get("dataset")),
+                    version.family)  # fmt: skip
 
 
 #: Families whose checkpoints hold a compatibility model (F, M, θu) that newcomers can be fitted against: a
@@ -113,23 +159,18 @@ def compatibility_part(payload: dict[str, Any], family: str = "compatibility") -
     return model.eval()
 
 
-def _context(session: Session, version_id: int, checkpoint: Path, sha: str, dataset: str,
-             cache_dir: Path, family: str = "compatibility") -> ModelContext:  # fmt: skip
+def _context(session: Session, version_id: int, checkpoint: Path, dataset: str,
+             family: str = "compatibility") -> ModelContext:  # fmt: skip
     payload = load_checkpoint(checkpoint, family=family)
     model = compatibility_part(payload, family)
     data = load_protocol_data(session=session, dataset=dataset)
-    # The checkpoint and the photos: a catalogue photo replaced since (same number of items) gave stale outputs.
-    shas = photo_shas(session, data.item_ids)
-    z_path = cache_dir / f"embeddings-{sha[:20]}-{photos_key(shas, model.config.image_size)}.npy"
-    cached = load_array(z_path, (len(data.item_ids), model.config.z_dim))
-    if cached is not None:
-        z = torch.from_numpy(cached)
-    else:
-        images = load_image_cache(session=session, item_ids=data.item_ids, size=model.config.image_size,
-                                  cache_dir=cache_dir, shas=shas)  # fmt: skip
-        z = embed_images(model, images)
-        save_array(z_path, z.numpy())  # atomic: a worker killed mid-write left a file every later fit failed on
-    return build_context(version_id, model, data, z, trained_negative_mix(payload))
+    # Nothing is encoded yet: a fit reads its positives and a few hundred sampled negatives, and encodes those.
+    # Encoding the whole dataset first (34,404 photos decoded, then F) made the first fit after a deploy or a
+    # new model take 60 s.
+    shas = tuple(photo_shas(session, data.item_ids))
+    z = torch.zeros(len(shas), model.config.z_dim)
+    context = build_context(version_id, model, data, z, trained_negative_mix(payload))
+    return replace(context, missing=np.ones(len(shas), dtype=bool), shas=shas)
 
 
 def build_context(version_id: int, model: CompatibilityModel, data: ProtocolData, z: torch.Tensor,
@@ -190,11 +231,14 @@ def user_examples(*, session: Session, ctx: ModelContext, user_id: int,
 
 
 def fit_examples(ctx: ModelContext, queries: IntArray, complements: IntArray, *, user_id: int,
-                 config: FitConfig = DEFAULT_FIT, progress: Progress | None = None) -> FitResult:  # fmt: skip
-    """θu from (query, complement) item indices, with negatives from the context's pools."""
+                 config: FitConfig = DEFAULT_FIT, progress: Progress | None = None,
+                 session: Session | None = None) -> FitResult:  # fmt: skip
+    """θu from (query, complement) item indices, with negatives from the context's pools; ``session`` reads the
+    photos of rows a lazily built context has not encoded yet."""
     rng = np.random.default_rng([config.seed, user_id])
+    z_neg, weights = ctx.negatives(rng, queries, config.negatives_per_positive, user_id, complements, session=session)
+    ctx.encode(session, complements)
     z_pos = ctx.z[torch.as_tensor(queries)] * ctx.z[torch.as_tensor(complements)]
-    z_neg, weights = ctx.negatives(rng, queries, config.negatives_per_positive, user_id, complements)
     return fit_theta(ctx.model, z_pos, z_neg, config=config, progress=progress, weights=weights)
 
 
@@ -204,7 +248,8 @@ def fit_user(*, session: Session, ctx: ModelContext, user_id: int, config: FitCo
         raise NotFoundError(f"no user with id {user_id}")
     queries, complements = user_examples(session=session, ctx=ctx, user_id=user_id,
                                          rng=np.random.default_rng([config.seed, user_id]))  # fmt: skip
-    return fit_examples(ctx, queries, complements, user_id=user_id, config=config, progress=progress)
+    return fit_examples(ctx, queries, complements, user_id=user_id, config=config, progress=progress,
+                        session=session)  # fmt: skip
 
 
 def store_preferences(*, session: Session, user_id: int, model_version_id: int, result: FitResult) -> None:
@@ -244,17 +289,17 @@ def default_model_version(*, session: Session) -> ModelVersion:
 _CONTEXTS: dict[tuple[str, int, str], ModelContext] = {}
 
 
-def cached_model_context(*, session: Session, model_version_id: int, cache_dir: Path) -> ModelContext:
+def cached_model_context(*, session: Session, model_version_id: int) -> ModelContext:
     """:func:`load_model_context`, kept per process (a worker fits many users with the same model)."""
     version = get_row(session, ModelVersion, model_version_id)
     key = (str(session.get_bind().engine.url), model_version_id, str(version.checkpoint_sha256 if version else ""))
     if key not in _CONTEXTS:
-        _CONTEXTS.clear()  # one model at a time: contexts hold the whole catalogue's embeddings
-        _CONTEXTS[key] = load_model_context(session=session, model_version_id=model_version_id, cache_dir=cache_dir)
+        _CONTEXTS.clear()  # one model at a time: a context holds a row per item of its dataset
+        _CONTEXTS[key] = load_model_context(session=session, model_version_id=model_version_id)
     return _CONTEXTS[key]
 
 
-def fit_and_store(*, sessions: sessionmaker[Session], user_id: int, model_version_id: int | None, cache_dir: Path,
+def fit_and_store(*, sessions: sessionmaker[Session], user_id: int, model_version_id: int | None,
                   config: FitConfig = DEFAULT_FIT, progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
     """Fit θu of one user and upsert it; the previous θu stays until the new one is committed.
 
@@ -262,7 +307,7 @@ def fit_and_store(*, sessions: sessionmaker[Session], user_id: int, model_versio
     """
     with sessions() as session:
         version_id = model_version_id or default_model_version(session=session).id
-        ctx = cached_model_context(session=session, model_version_id=version_id, cache_dir=cache_dir)
+        ctx = cached_model_context(session=session, model_version_id=version_id)
         result = fit_user(session=session, ctx=ctx, user_id=user_id, config=config, progress=progress)
     with sessions.begin() as session:
         store_preferences(session=session, user_id=user_id, model_version_id=version_id, result=result)
