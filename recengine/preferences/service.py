@@ -299,6 +299,11 @@ def cached_model_context(*, session: Session, model_version_id: int) -> ModelCon
     return _CONTEXTS[key]
 
 
+def forget_model_contexts() -> None:
+    """Drop the process's cached context, as a restart would (benchmarks time a worker's first fit with it)."""
+    _CONTEXTS.clear()
+
+
 def fit_and_store(*, sessions: sessionmaker[Session], user_id: int, model_version_id: int | None,
                   config: FitConfig = DEFAULT_FIT, progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
     """Fit θu of one user and upsert it; the previous θu stays until the new one is committed.
