@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from recengine.datasets.importers.myntra import import_myntra
 from recengine.datasets.outfits import (
@@ -27,7 +27,7 @@ from recengine.evaluation import map_at_k, mean_recall_at_k
 from recengine.evaluation.baselines import PopularityScorer, RandomScorer, UserHistoryScorer, evaluate_baselines
 from recengine.evaluation.protocol import Questions, build_questions, evaluate, retrieval_candidates
 from recengine.evaluation.protocol_data import PARTS, ProtocolData, load_protocol_data
-from recengine.store.models import Interaction, User
+from recengine.store.models import Interaction, Item, Outfit, OutfitItem, User
 from tests.conftest import MYNTRA, require
 
 TOP, BOTTOM, SHOES = (SLOT_ORDER.index(s) for s in ("top", "bottom", "shoes"))
@@ -476,6 +476,21 @@ def test_baselines_on_a_simulated_dataset(session) -> None:
     assert data.interaction_matrix().sum() == n_interactions == summary.interactions
     # No unseen item is in a training outfit.
     assert data.interaction_matrix()[:, data.item_unseen].nnz == 0
+
+    # Each outfit's items per slot are the database's rows; an item that left the catalogue (deactivated) is -1.
+    worn = data.item_ids[data.outfit_items[0][data.outfit_items[0] >= 0][0]]
+    session.execute(update(Item).where(Item.id == int(worn)).values(is_active=False))
+    again = load_protocol_data(session=session, dataset="protocol-e2e")
+    index = {int(i): n for n, i in enumerate(again.item_ids)}
+    expected = np.full_like(again.outfit_items, -1)
+    stmt = select(OutfitItem.outfit_id, OutfitItem.slot, OutfitItem.item_id).join(Outfit)
+    rows = session.execute(stmt.where(Outfit.dataset_id == summary.dataset_id)).all()
+    outfit_row = {o: n for n, o in enumerate(sorted({o for o, _, _ in rows}))}
+    for outfit_id, slot, item_id in rows:
+        expected[outfit_row[outfit_id], slot] = index.get(item_id, -1)
+    np.testing.assert_array_equal(again.outfit_items, expected)
+    assert int(worn) not in index and (again.outfit_items[0] == -1).sum() > (data.outfit_items[0] == -1).sum()
+    session.execute(update(Item).where(Item.id == int(worn)).values(is_active=True))
 
     results = evaluate_baselines(data)
     assert set(results) == {"random", "popularity", "als", "bpr"}
