@@ -31,6 +31,7 @@ from recengine.api.state import ApiState
 from recengine.cli import app as cli_app
 from recengine.errors import NotFoundError
 from recengine.store.designs import save_designs
+from recengine.store.jobs import cancel_job, create_job
 from recengine.store.models import Design, Interaction, Item, Job, ModelVersion, User
 from tests.api_support import (
     MAX_IMAGE_BYTES,
@@ -196,6 +197,19 @@ def test_metrics_time_routes_and_count_items_and_jobs(client: TestClient, keys: 
         kinds = session.execute(select(Job.kind, Job.status)).all()
     for kind, status in kinds:
         assert f'recengine_jobs{{kind="{kind}",status="{status}"}}' in text
+        live = f'recengine_job_oldest_seconds{{kind="{kind}",status="{status}"}}'
+        assert (live in text) == (status in ("pending", "running")), (kind, status)
+    with shop.db.transaction() as session:  # a job no worker took for ten minutes: what an alert looks for
+        waiting = create_job(session=session, kind="metrics-wait", params={})
+        waiting.created_at = datetime.now(UTC) - timedelta(minutes=10)
+    try:
+        gauge = 'recengine_job_oldest_seconds{kind="metrics-wait",status="pending"} '
+        line = next(x for x in client.get("/metrics").text.splitlines() if x.startswith(gauge))
+        assert float(line.split()[-1]) >= 600
+    finally:
+        with shop.db.transaction() as session:
+            cancel_job(session=session, job_id=waiting.id)
+    assert gauge not in client.get("/metrics").text
 
 
 def test_serve_starts_without_a_model_and_says_so(shop: Shop, tmp_path: Path) -> None:  # noqa: F811

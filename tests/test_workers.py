@@ -32,6 +32,7 @@ from recengine.store.jobs import (
     finish_job,
     get_job,
     list_jobs,
+    live_job_ages,
     prune_jobs,
     report_progress,
     start_job,
@@ -136,6 +137,21 @@ def _planted(session: Session, status: str, ended_days_ago: float, *, task_id: s
     job.result = {"answers": ["..."] * 100} if status == "succeeded" else None
     session.flush()
     return job.id
+
+
+def test_live_job_ages_name_the_oldest_pending_and_longest_running_job(session: Session) -> None:
+    now = datetime.now(UTC)
+    for created in (100, 40):
+        job = create_job(session=session, kind="age-test", params={})
+        job.created_at = now - timedelta(seconds=created)
+    running = create_job(session=session, kind="age-test", params={})
+    start_job(session=session, job_id=running.id, task_id=None)
+    running.created_at, running.started_at = now - timedelta(seconds=500), now - timedelta(seconds=30)
+    _planted(session, "succeeded", 3)  # ended jobs have no age to report
+    ages = {(k, st): sec for k, st, sec in live_job_ages(session=session) if k == "age-test"}
+    assert set(ages) == {("age-test", "pending"), ("age-test", "running")}
+    assert ages["age-test", "pending"] == pytest.approx(100, abs=10)
+    assert ages["age-test", "running"] == pytest.approx(30, abs=10)  # since it started, not since it was queued
 
 
 def test_prune_deletes_ended_jobs_past_the_cutoff_only(session: Session) -> None:

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recengine.api.state import ApiState
 from recengine.index import CatalogueIndex
-from recengine.store.jobs import job_counts
+from recengine.store.jobs import job_counts, live_job_ages
 from recengine.store.models import IndexVersion
 
 _log = logging.getLogger(__name__)
@@ -29,7 +29,8 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class StateCollector(Collector):
-    """Gauges read from the state at scrape time: index size and job counts by kind and status."""
+    """Gauges read from the state at scrape time: index size, job counts by kind and status, and the age of the
+    oldest live jobs (an alert on a pending age catches a queue with no worker, which counts alone do not)."""
 
     def __init__(self, state: ApiState) -> None:
         self.state = state
@@ -37,6 +38,9 @@ class StateCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         size = GaugeMetricFamily("recengine_index_items", "Items in the served index version.", labels=["index"])
         jobs = GaugeMetricFamily("recengine_jobs", "Background jobs by kind and status.", labels=["kind", "status"])
+        oldest = GaugeMetricFamily("recengine_job_oldest_seconds", "Age of the oldest pending job (since created) "
+                                   "and the longest running one (since started), by kind.",
+                                   labels=["kind", "status"])  # fmt: skip
         name = self.state.settings.api_index_name
         try:
             items = self._index_size()
@@ -45,10 +49,13 @@ class StateCollector(Collector):
             with self.state.db.sessions() as session:
                 for kind, status, count in job_counts(session=session):
                     jobs.add_metric([kind, status], count)
+                for kind, status, seconds in live_job_ages(session=session):
+                    oldest.add_metric([kind, status], seconds)
         except Exception:  # a scrape must not fail because the database is down: the gauges are just absent
             _log.warning("metrics: could not read the index size or job counts", exc_info=True)
         yield size
         yield jobs
+        yield oldest
 
     def _index_size(self) -> int | None:
         loaded = self.state.loaded

@@ -127,6 +127,20 @@ def job_counts(*, session: Session) -> list[tuple[str, str, int]]:
     return [(kind, status, int(n)) for kind, status, n in session.execute(stmt).all()]
 
 
+def live_job_ages(*, session: Session) -> list[tuple[str, str, float]]:
+    """(kind, status, seconds) of the oldest pending job of each kind (since it was created) and the longest
+    running one (since it started): a queue no worker consumes shows as a pending age that only grows."""
+    since = func.coalesce(Job.started_at, Job.created_at)
+    age = func.extract("epoch", func.now() - func.min(since))
+    stmt = (
+        select(Job.kind, Job.status, age)
+        .where(Job.status.in_(_LIVE))
+        .group_by(Job.kind, Job.status)
+        .order_by(Job.kind, Job.status)
+    )
+    return [(kind, status, max(float(seconds), 0.0)) for kind, status, seconds in session.execute(stmt).all()]
+
+
 def list_jobs(*, session: Session, status: str | None = None, kind: str | None = None, limit: int = 20) -> list[Job]:
     """The newest jobs first, optionally of one status and kind: what ops look at first."""
     if status is not None and status not in JOB_STATUSES:
