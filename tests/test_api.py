@@ -30,7 +30,7 @@ from typer.testing import CliRunner
 from recengine.api.state import ApiState
 from recengine.cli import app as cli_app
 from recengine.errors import NotFoundError
-from recengine.store.designs import save_designs
+from recengine.store.designs import prune_designs, save_designs
 from recengine.store.jobs import cancel_job, create_job
 from recengine.store.models import Design, Interaction, Item, Job, ModelVersion, User
 from tests.api_support import (
@@ -606,6 +606,18 @@ def test_designs_expire_and_are_pruned(shop: Shop) -> None:  # noqa: F811
         new = save_designs(session=session, designs=np.zeros((1, 8, 8, 3), np.uint8), retention=retention)
         left = set(session.scalars(select(Design.id).where(Design.id.in_(old + new))))
     assert left == set(new)
+    # Two processes pruning at once delete disjoint rows; the second does not wait on the first's locks.
+    with shop.db.transaction() as session:
+        stale = save_designs(session=session, designs=np.zeros((3, 8, 8, 3), np.uint8), retention=retention)
+        session.execute(update(Design).where(Design.id.in_(stale)).values(
+            created_at=datetime.now(UTC) - timedelta(hours=2)))  # fmt: skip
+    cutoff = datetime.now(UTC) - retention
+    with shop.db.sessions() as first, shop.db.sessions() as second:
+        assert prune_designs(session=first, older_than=cutoff, limit=2) == 2
+        second.connection().exec_driver_sql("SET LOCAL lock_timeout = '2s'")
+        assert prune_designs(session=second, older_than=cutoff) == 1
+        second.commit()
+        first.commit()
 
 
 def test_ids_with_slashes_and_percent_signs_are_addressable(client: TestClient, keys: Keys,

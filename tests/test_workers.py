@@ -139,6 +139,20 @@ def _planted(session: Session, status: str, ended_days_ago: float, *, task_id: s
     return job.id
 
 
+def test_concurrent_prunes_take_disjoint_rows_without_waiting(db: Database) -> None:
+    with db.transaction() as session:
+        planted = [_planted(session, "succeeded", 60 + i) for i in range(3)]
+    cutoff = datetime.now(UTC) - timedelta(days=50)
+    with db.sessions() as first, db.sessions() as second:
+        assert prune_jobs(session=first, older_than=cutoff, limit=2) == 2  # its rows stay locked until it commits
+        second.execute(text("SET LOCAL lock_timeout = '2s'"))  # waiting on the first's locks fails the test
+        assert prune_jobs(session=second, older_than=cutoff) == 1
+        second.commit()
+        first.commit()
+    with db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Job).where(Job.id.in_(planted))) == 0
+
+
 def test_live_job_ages_name_the_oldest_pending_and_longest_running_job(session: Session) -> None:
     now = datetime.now(UTC)
     for created in (100, 40):

@@ -69,7 +69,14 @@ def save_designs(*, session: Session, designs: Sequence[NDArray[np.uint8]] | NDA
 
 def prune_designs(*, session: Session, older_than: datetime, limit: int = PRUNE_BATCH) -> int:
     """Delete up to ``limit`` designs created before ``older_than``; returns how many went."""
-    expired = select(Design.id).where(Design.created_at < older_than).order_by(Design.created_at).limit(limit)
+    # Rows another process is deleting are skipped: concurrent prunes take disjoint rows, never each other's locks.
+    expired = (
+        select(Design.id)
+        .where(Design.created_at < older_than)
+        .order_by(Design.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     result = session.execute(delete(Design).where(Design.id.in_(expired)))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

@@ -98,9 +98,16 @@ def get_job(*, session: Session, job_id: int) -> Job:
 
 def prune_jobs(*, session: Session, older_than: datetime, limit: int = PRUNE_BATCH) -> int:
     """Delete up to ``limit`` ended jobs (succeeded, failed, cancelled) that ended before ``older_than``, oldest
-    first; returns how many went. Pending and running jobs are never deleted, however old."""
+    first; returns how many went. Pending and running jobs are never deleted, however old.
+
+    Rows another transaction holds are skipped: two workers pruning at once delete disjoint rows instead of
+    waiting on each other's locks (or deadlocking, each holding rows the other wants)."""
     expired = (
-        select(Job.id).where(Job.status.in_(ENDED), Job.finished_at < older_than).order_by(Job.finished_at).limit(limit)
+        select(Job.id)
+        .where(Job.status.in_(ENDED), Job.finished_at < older_than)
+        .order_by(Job.finished_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     )
     result = session.execute(delete(Job).where(Job.id.in_(expired)))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
