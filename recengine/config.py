@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     job_retention_days: float = Field(
         default=7.0,
         gt=0,
-        description="Days an ended job (and Celery's copy of its result) is kept before a worker deletes it.",
+        description="Days an ended job (and Celery's result row) is kept before a worker deletes it.",
     )
     api_public_url: str = Field(
         default="",

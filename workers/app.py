@@ -261,7 +261,7 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "accept_content": ["json"],
         "result_accept_content": ["json"],
         "broker_connection_retry_on_startup": True,
-        # Celery's copy of a result lives as long as recengine's job row (workers.housekeeping deletes both).
+        # Celery's result row lives as long as recengine's job row (workers.housekeeping deletes both).
         "result_expires": settings.job_retention,
     }
 
