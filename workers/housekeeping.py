@@ -2,8 +2,9 @@
 
 A batch recommendation job's row holds every answer (about 0.8 MB stored per 1,000 requests), and Celery's
 database result backend keeps a row per task (a batch's counts, a fit's summary); neither was ever deleted, so
-every nightly batch and every newcomer's fit grew the database for good. A worker now prunes after each task it runs: jobs are seconds to hours long, so one short ``DELETE``
-per task costs nothing next to them, and no beat process or cron job has to be deployed for it. Celery's own
+every nightly batch and every newcomer's fit grew the database for good. A worker now prunes after each task
+it runs: jobs are seconds to hours long, so one short ``DELETE`` per task costs nothing next to them, and no
+beat process or cron job has to be deployed for it. Celery's own
 ``result_expires`` is set to the same retention (:func:`workers.app.celery_config`), so backends that expire
 entries themselves (Redis) agree with the database ones, which :meth:`cleanup` empties here.
 """
