@@ -116,6 +116,25 @@ def test_items_deactivated_since_the_index_was_synced_are_not_recommended(shop: 
             session.execute(update(Item).where(Item.id.in_(withdrawn)).values(is_active=True))
 
 
+def test_items_moved_to_another_category_since_the_sync_leave_its_answers(shop: Shop, service: Recommender) -> None:
+    ids = [m.item_id for m in service.recommend("fan", shop.top, "bottom", k=5, n_designs=2, seed=0).matches]
+    moved = ids[1]
+    with shop.db.sessions() as session:
+        before = session.execute(select(Item.master_category, Item.sub_category, Item.article_type)
+                                 .where(Item.id == moved)).one()  # fmt: skip
+    with shop.db.transaction() as session:  # as `PATCH /v1/items/{id}` does; no index sync runs
+        session.execute(update(Item).where(Item.id == moved).values(
+            master_category="Apparel", sub_category="Topwear", article_type="Tshirts"))  # fmt: skip
+    try:
+        kept = [m.item_id for m in service.recommend("fan", shop.top, "bottom", k=5, n_designs=2, seed=0).matches]
+        assert len(kept) == 5 and moved not in kept  # a T-shirt is no answer for "bottom", index or not
+        assert kept[:1] == ids[:1] and kept[1:4] == ids[2:]
+    finally:
+        with shop.db.transaction() as session:
+            session.execute(update(Item).where(Item.id == moved).values(
+                master_category=before[0], sub_category=before[1], article_type=before[2]))  # fmt: skip
+
+
 def test_users_without_theta_get_the_population_prior(shop: Shop, service: Recommender) -> None:
     with shop.db.sessions() as session:
         stranger = session.scalars(select(User).where(User.external_id == "stranger")).one()

@@ -24,12 +24,13 @@ from typing import Literal
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from sqlalchemy import select
+from sqlalchemy import not_, or_, select
 from sqlalchemy.orm import Session
 
 from recengine.config import Settings
+from recengine.datasets.outfits.templates import load_category_map
 from recengine.designer.train import load_designer
-from recengine.embedding.catalogue import load_prepared
+from recengine.embedding.catalogue import category_clause, load_prepared
 from recengine.embedding.embedder import ImageEmbedder, PixelEmbedder, embedder_kind, resolve_embedder
 from recengine.errors import ConfigurationError, InvalidInputError, NotFoundError
 from recengine.index import CatalogueIndex, index_path
@@ -232,6 +233,7 @@ class Recommender:
         self._index_version: str | None = None
         self._retriever: DesignRetriever | None = None
         self._stale = np.empty(0, np.int64)
+        self._categories = load_category_map()  # the map served_items classified the index's items by
         self._lock = threading.Lock()
         self._sync(session)
 
@@ -347,16 +349,16 @@ class Recommender:
         banned = sorted({*map(int, exclude), *self._stale.tolist(), *unwanted})
         result = retriever.recommend(query=pixels, theta=theta, category=category, k=k, n_designs=n_designs,
                                      exclude=banned, seed=seed)  # fmt: skip
-        infos = self._infos(db, [m.item_id for m in result.matches])
+        infos = self._infos(db, [m.item_id for m in result.matches], category)
         if len(infos) < len(result.matches):
-            # Some were deactivated since the index was synced: the shop withdrew them, so they go now, not when
-            # a worker gets to the sync job. One more search without any of the category's inactive items; only
-            # an answer that held one pays it.
-            banned = sorted({*banned, *self._inactive(db, category)})
+            # Some were deactivated, or moved to another category, since the index was synced: the shop changed
+            # them, so the answer follows now, not when a worker gets to the sync job. One more search without
+            # any of the category's withdrawn items; only an answer that held one pays it.
+            banned = sorted({*banned, *self._withdrawn(db, category)})
             result = retriever.recommend(query=pixels, theta=theta, category=category, k=k, n_designs=n_designs,
                                          exclude=banned, seed=seed)  # fmt: skip
-            infos = self._infos(db, [m.item_id for m in result.matches])
-            # One deactivated in the meantime is left out (an answer one item short, not a withdrawn item).
+            infos = self._infos(db, [m.item_id for m in result.matches], category)
+            # One withdrawn in the meantime is left out (an answer one item short, not a withdrawn item).
             result = replace(result, matches=[m for m in result.matches if m.item_id in infos])
         return Recommended(result, query, pixels, category, None if found is None else found.id, source,
                            infos)  # fmt: skip
@@ -367,9 +369,11 @@ class Recommender:
         ids: NDArray[np.int64] = latents.item_ids[latents.categories == category]
         return ids
 
-    def _inactive(self, session: Session, category: str) -> list[int]:
-        """Items of ``category`` in the served latents that are inactive now."""
-        stmt = select(Item.id).where(Item.is_active.is_(False), any_of(Item.id, self._in_category(category).tolist()))
+    def _withdrawn(self, session: Session, category: str) -> list[int]:
+        """Items of ``category`` in the served latents that are inactive now, or of another category."""
+        moved = not_(category_clause(category, self._categories))
+        stmt = select(Item.id).where(any_of(Item.id, self._in_category(category).tolist()),
+                                     or_(Item.is_active.is_(False), moved))  # fmt: skip
         return list(session.scalars(stmt))
 
     def _filtered_out(self, session: Session, category: str, filters: Mapping[str, Sequence[str]]) -> list[int]:
@@ -385,8 +389,8 @@ class Recommender:
             raise InvalidInputError(f"unknown category {category!r}; index {self.index_name!r} has "
                                     f"{', '.join(valid) or 'no items'}")  # fmt: skip
 
-    @staticmethod
-    def _infos(session: Session, ids: list[int]) -> dict[int, ItemInfo]:
-        """The active items among ``ids``."""
-        stmt = select(Item).where(Item.id.in_(ids), Item.is_active.is_(True))
+    def _infos(self, session: Session, ids: list[int], category: str) -> dict[int, ItemInfo]:
+        """The items among ``ids`` that are active and of ``category`` now."""
+        current = category_clause(category, self._categories)
+        stmt = select(Item).where(Item.id.in_(ids), Item.is_active.is_(True), current)
         return {it.id: ItemInfo.of(it) for it in session.scalars(stmt)}
