@@ -43,7 +43,8 @@ def build_router(metrics: ApiMetrics) -> APIRouter:
 
     @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
     def prometheus() -> Response:
-        """Prometheus text format: request latency by route, index size, jobs by kind and status."""
+        """Prometheus text format: request latency by route, index size, jobs by kind and status, and the age of
+        the oldest pending and longest running job by kind."""
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     @router.get("/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"],
@@ -51,7 +52,8 @@ def build_router(metrics: ApiMetrics) -> APIRouter:
                            404: {"model": ErrorResponse}})  # fmt: skip
     def job(job_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The job's id.")], state: StateDep,
             _: Writer) -> JobOut:  # fmt: skip
-        """A background job's status, progress and result (or error)."""
+        """A background job's status, progress and result (or error). An ended job is kept for
+        `RECENGINE_JOB_RETENTION_DAYS` (7 by default) after it ended, then deleted: 404."""
         with state.db.sessions() as session:
             return JobOut.model_validate(get_job(session=session, job_id=job_id))
 
