@@ -23,3 +23,12 @@ class DatabaseError(RecengineError):
 
 class ConflictError(RecengineError):
     """A change that collides with the current state (an external id that is already taken, say)."""
+
+
+class BusyError(ConflictError):
+    """Work that cannot run now because other work holds what it needs, and can once that ends: ask again after
+    ``retry_after_s`` seconds (an item's creation while a catalogue import runs, say)."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

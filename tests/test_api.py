@@ -30,6 +30,7 @@ from typer.testing import CliRunner
 from recengine.api.state import ApiState
 from recengine.cli import app as cli_app
 from recengine.errors import NotFoundError
+from recengine.store.catalogue_lock import lock_for_import
 from recengine.store.designs import prune_designs, save_designs
 from recengine.store.jobs import cancel_job, create_job
 from recengine.store.models import Design, Interaction, Item, Job, ModelVersion, User
@@ -557,6 +558,18 @@ def test_an_item_created_patched_and_deactivated_through_the_api(client: TestCli
     _run_sync(shop, gone["index_job"]["id"])
     assert new_id not in bottoms()
     assert client.get("/v1/items/api-jeans-1").json()["is_active"] is False  # kept for history
+
+
+def test_creating_an_item_during_an_import_is_a_503_to_retry(client: TestClient, keys: Keys, shop: Shop) -> None:  # noqa: F811
+    """A 409 reads as final to a client (the id is taken); an import ends within minutes, so this is a retry."""
+    with shop.db.sessions() as importing:
+        lock_for_import(importing)  # what an import holds until it commits
+        busy = _create(client, keys, '{"external_id": "api-during-import", "name": "x"}', None)
+        assert "a catalogue import is running" in assert_error(busy, 503, "busy")["message"]
+        assert busy.headers["retry-after"] == "30"
+        importing.rollback()
+    assert client.get("/v1/items/api-during-import").status_code == 404  # nothing stored
+    assert _create(client, keys, '{"external_id": "api-during-import", "name": "x"}', None).status_code == 201
 
 
 def test_new_ids_with_surrounding_whitespace_are_refused(client: TestClient, keys: Keys, shop: Shop) -> None:  # noqa: F811

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from recengine.errors import (
+    BusyError,
     ConfigurationError,
     ConflictError,
     DatabaseError,
@@ -41,6 +42,7 @@ _MAPPING: tuple[tuple[type[RecengineError], int, str], ...] = (
     (TooManyPixelsError, 413, "too_many_pixels"),
     (NotFoundError, 404, "not_found"),
     (InvalidInputError, 422, "invalid_input"),
+    (BusyError, 503, "busy"),
     (ConflictError, 409, "conflict"),
     (JobStateError, 409, "conflict"),
     (ConfigurationError, 503, "not_ready"),
@@ -58,7 +60,10 @@ def from_library(exc: RecengineError) -> ApiError:
     """The HTTP error of a library error; a 503 says when to retry."""
     for cls, status, code in _MAPPING:
         if isinstance(exc, cls):
-            return ApiError(status, code, str(exc), headers=RETRY_AFTER if status == 503 else None)
+            headers = RETRY_AFTER if status == 503 else None
+            if isinstance(exc, BusyError):
+                headers = {"Retry-After": str(exc.retry_after_s)}
+            return ApiError(status, code, str(exc), headers=headers)
     return ApiError(500, "internal_error", str(exc))
 
 

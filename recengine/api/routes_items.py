@@ -86,7 +86,7 @@ def _parse(model: type[ItemCreate], raw: str) -> ItemCreate:
                        details=exc.errors(include_url=False, include_input=False)) from exc  # fmt: skip
 
 
-@router.post("/v1/items", response_model=ItemChange, status_code=201)
+@router.post("/v1/items", response_model=ItemChange, status_code=201, responses={503: {"model": ErrorResponse}})
 def create(
     request: Request,
     response: Response,
@@ -95,7 +95,8 @@ def create(
     metadata: Annotated[str, Form(description="ItemCreate as JSON: external_id, name, article_type, ...")],
     image: Annotated[UploadFile | None, File(description="The item's photo; without one it is not served.")] = None,
 ) -> ItemChange:
-    """Add a catalogue item (409 when its external id exists: PATCH it instead)."""
+    """Add a catalogue item (409 when its external id exists: PATCH it instead; 503 with `Retry-After` while a
+    catalogue import runs)."""
     body = _parse(ItemCreate, metadata)
     settings = state.settings
     checked = None if image is None else read_image(image, max_bytes=settings.api_max_image_bytes,
