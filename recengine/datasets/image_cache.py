@@ -83,45 +83,31 @@ def photo_shas(session: Session, item_ids: NDArray[np.int64]) -> list[str]:
     return [str(rows[int(i)]) for i in item_ids]
 
 
-def photos_key(shas: list[str], size: int) -> str:
-    """Cache key of what photos ``shas`` (:func:`photo_shas`) become at ``size``: another photo, another key."""
-    return _key(shas, size)
-
-
-def prepare_photos(*, session: Session, shas: list[str], size: int,
-                   progress: Progress | None = None) -> NDArray[np.uint8]:  # fmt: skip
-    """(N, size, size, 3) uint8 images of the photos ``shas``, in that order, read and prepared now (no cache).
-
-    Each distinct photo is decoded once; reads go 2,000 photos at a time.
-    """
-    out = np.empty((len(shas), size, size, 3), dtype=np.uint8)
-    position = {sha: n for n, sha in enumerate(shas)}  # identical photos: decoded once, copied below
-    for start in range(0, len(shas), 2000):
-        chunk = list(dict.fromkeys(shas[start : start + 2000]))
-        for image_sha, data in session.execute(select(Image.sha256, Image.data).where(Image.sha256.in_(chunk))):
-            out[position[image_sha]] = prepare_image(data, size)
-        if progress is not None:
-            progress(min(start + 2000, len(shas)), len(shas))
-    for n, sha in enumerate(shas):
-        if position[sha] != n:
-            out[n] = out[position[sha]]
-    return out
-
-
 def load_image_cache(*, session: Session, item_ids: NDArray[np.int64], size: int, cache_dir: Path,
-                     progress: Progress | None = None, shas: list[str] | None = None) -> NDArray[np.uint8]:  # fmt: skip
+                     progress: Progress | None = None) -> NDArray[np.uint8]:  # fmt: skip
     """(N, size, size, 3) uint8 images of ``item_ids`` in that order, from the cache or built and saved.
 
     The cache file is named by a hash of the image contents (their sha256s) and the size, so a changed photo
-    or size never serves stale pixels. ``shas``: the items' :func:`photo_shas`, when the caller has read them.
+    or size never serves stale pixels.
     """
-    if shas is None:
-        shas = photo_shas(session, item_ids)
+    shas = photo_shas(session, item_ids)
     path = cache_dir / f"images-{size}-{_key(shas, size)}.npy"
     cached = load_array(path, (len(shas), size, size, 3), mmap=True)
     if cached is not None:
         return cached
-    out = prepare_photos(session=session, shas=shas, size=size, progress=progress)
+    out = np.empty((len(shas), size, size, 3), dtype=np.uint8)
+    position = {sha: n for n, sha in enumerate(shas)}  # identical photos: decoded once, copied below
+    done = 0
+    for start in range(0, len(shas), 2000):
+        chunk = list(dict.fromkeys(shas[start : start + 2000]))
+        for image_sha, data in session.execute(select(Image.sha256, Image.data).where(Image.sha256.in_(chunk))):
+            out[position[image_sha]] = prepare_image(data, size)
+        done = min(start + 2000, len(shas))
+        if progress is not None:
+            progress(done, len(shas))
+    for n, sha in enumerate(shas):
+        if position[sha] != n:
+            out[n] = out[position[sha]]
     save_array(path, out)
     _log.info("cached %d images at %s", len(out), path)
     return out

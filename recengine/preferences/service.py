@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from recengine.compatibility.scoring import embed_images
 from recengine.compatibility.train import joint_user_rows
-from recengine.datasets.image_cache import photo_shas, prepare_photos
+from recengine.datasets.image_cache import photo_shas
+from recengine.embedding.catalogue import load_prepared
 from recengine.errors import InvalidInputError, NotFoundError
 from recengine.evaluation.protocol_data import ProtocolData, load_protocol_data
 from recengine.nets.compatibility import CompatibilityConfig, CompatibilityModel
@@ -87,7 +88,7 @@ class ModelContext:
             return
         if session is None:
             raise InvalidInputError("this model context encodes items on demand: pass a session")
-        images = prepare_photos(session=session, shas=[self.shas[i] for i in need], size=self.model.config.image_size)
+        images = load_prepared(session, [self.shas[i] for i in need], self.model.config.image_size)
         self.z[torch.as_tensor(need)] = embed_images(self.model, images)
         self.missing[need] = False
 
@@ -115,10 +116,14 @@ class ModelContext:
         encodes those it reads through ``session``."""
         neg = self.negative_rows(rng, queries, k, user_id, complements)
         self.encode(session, np.concatenate([queries, neg.rows()]))
+        return self.negative_outfits(queries, neg), neg.weights
+
+    def negative_outfits(self, queries: IntArray, neg: NegativeRows) -> torch.Tensor:
+        """(P, k, z_dim) zq ⊙ zc of the negatives ``neg`` drawn for these queries; their rows must be encoded."""
         z = self.z
         eq6 = z[torch.as_tensor(queries)][:, None, :] * z[torch.as_tensor(neg.eq6)]
         eq7 = z[torch.as_tensor(neg.eq7_queries)] * z[torch.as_tensor(neg.eq7_targets)]
-        return torch.cat([eq6, eq7], dim=1), neg.weights
+        return torch.cat([eq6, eq7], dim=1)
 
 
 def load_model_context(*, session: Session, model_version_id: int) -> ModelContext:
@@ -236,8 +241,9 @@ def fit_examples(ctx: ModelContext, queries: IntArray, complements: IntArray, *,
     """θu from (query, complement) item indices, with negatives from the context's pools; ``session`` reads the
     photos of rows a lazily built context has not encoded yet."""
     rng = np.random.default_rng([config.seed, user_id])
-    z_neg, weights = ctx.negatives(rng, queries, config.negatives_per_positive, user_id, complements, session=session)
-    ctx.encode(session, complements)
+    neg = ctx.negative_rows(rng, queries, config.negatives_per_positive, user_id, complements)
+    ctx.encode(session, np.concatenate([queries, complements, neg.rows()]))  # one read of the photos it lacks
+    z_neg, weights = ctx.negative_outfits(queries, neg), neg.weights
     z_pos = ctx.z[torch.as_tensor(queries)] * ctx.z[torch.as_tensor(complements)]
     return fit_theta(ctx.model, z_pos, z_neg, config=config, progress=progress, weights=weights)
 

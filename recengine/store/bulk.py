@@ -1,4 +1,5 @@
-"""Bulk writes with PostgreSQL's COPY, inside the caller's transaction, and lookups by long lists of keys."""
+"""Bulk writes with PostgreSQL's COPY, inside the caller's transaction, lookups by long lists of keys, and
+batched deletes of expired rows."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import ColumnElement, any_, literal, text
+from sqlalchemy import ColumnElement, any_, delete, literal, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -41,3 +42,13 @@ def any_of(column: InstrumentedAttribute[Any], values: Iterable[Any]) -> ColumnE
     65,535 of them, so it fails on a catalogue-sized list (the 70,000 items of Fashion-MNIST did).
     """
     return column == any_(literal(list(values), ARRAY(column.type)))
+
+
+def delete_oldest(session: Session, key: InstrumentedAttribute[Any], *where: ColumnElement[bool],
+                  oldest: InstrumentedAttribute[Any], limit: int) -> int:  # fmt: skip
+    """Delete up to ``limit`` rows of ``key``'s table matching ``where``, smallest ``oldest`` first; returns how
+    many went. Rows another transaction holds are skipped (``FOR UPDATE SKIP LOCKED``): two processes pruning at
+    once delete disjoint rows instead of waiting on, or deadlocking with, each other."""
+    expired = select(key).where(*where).order_by(oldest).limit(limit).with_for_update(skip_locked=True)
+    result = session.execute(delete(key.class_).where(key.in_(expired)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -18,10 +18,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image as PILImage
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recengine.errors import NotFoundError
+from recengine.store.bulk import delete_oldest
 from recengine.store.models import Design
 
 #: Expired rows deleted per save at most: pruning never makes one request slow after a long idle spell.
@@ -68,17 +69,8 @@ def save_designs(*, session: Session, designs: Sequence[NDArray[np.uint8]] | NDA
 
 
 def prune_designs(*, session: Session, older_than: datetime, limit: int = PRUNE_BATCH) -> int:
-    """Delete up to ``limit`` designs created before ``older_than``; returns how many went."""
-    # Rows another process is deleting are skipped: concurrent prunes take disjoint rows, never each other's locks.
-    expired = (
-        select(Design.id)
-        .where(Design.created_at < older_than)
-        .order_by(Design.created_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    result = session.execute(delete(Design).where(Design.id.in_(expired)))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    """Delete up to ``limit`` designs created before ``older_than``, oldest first; returns how many went."""
+    return delete_oldest(session, Design.id, Design.created_at < older_than, oldest=Design.created_at, limit=limit)
 
 
 def load_design(*, session: Session, design_id: str, retention: timedelta) -> bytes:

@@ -26,10 +26,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from recengine.errors import InvalidInputError, NotFoundError, RecengineError
+from recengine.store.bulk import delete_oldest
 from recengine.store.models import JOB_STATUSES, Job, get_row, row_id
 
 #: Status a job may be started from; ``running`` too, because a redelivered task finds its job still marked
@@ -98,19 +99,10 @@ def get_job(*, session: Session, job_id: int) -> Job:
 
 def prune_jobs(*, session: Session, older_than: datetime, limit: int = PRUNE_BATCH) -> int:
     """Delete up to ``limit`` ended jobs (succeeded, failed, cancelled) that ended before ``older_than``, oldest
-    first; returns how many went. Pending and running jobs are never deleted, however old.
-
-    Rows another transaction holds are skipped: two workers pruning at once delete disjoint rows instead of
-    waiting on each other's locks (or deadlocking, each holding rows the other wants)."""
-    expired = (
-        select(Job.id)
-        .where(Job.status.in_(ENDED), Job.finished_at < older_than)
-        .order_by(Job.finished_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    result = session.execute(delete(Job).where(Job.id.in_(expired)))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    first (concurrent prunes take disjoint rows); returns how many went. Pending and running jobs are never
+    deleted, however old."""
+    ended = Job.status.in_(ENDED), Job.finished_at < older_than
+    return delete_oldest(session, Job.id, *ended, oldest=Job.finished_at, limit=limit)
 
 
 def pending_job(*, session: Session, kind: str, params: dict[str, Any]) -> Job | None:
