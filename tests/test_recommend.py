@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 import recengine.recommend.latents as latents_module
+from recengine.cache_files import KEEP
 from recengine.cli import app, main
 from recengine.compatibility.train import write_preferences
 from recengine.config import Settings
@@ -24,7 +25,7 @@ from recengine.embedding.catalogue import served_items
 from recengine.embedding.embedder import PixelEmbedder
 from recengine.errors import InvalidInputError, NotFoundError
 from recengine.indexing.service import build_index, sync_index
-from recengine.recommend.latents import catalogue_latents
+from recengine.recommend.latents import LATENTS_FAMILIES, catalogue_latents
 from recengine.recommend.service import Recommender
 from recengine.store.database import Database
 from recengine.store.models import Item, User, UserPreference
@@ -212,6 +213,30 @@ def test_an_unreadable_latents_cache_is_computed_again(shop: Shop, service: Reco
     assert torch.equal(again.latents.z, first.latents.z) and torch.equal(third.latents.z, first.latents.z)
     assert np.array_equal(np.load(cached), first.latents.z.numpy())  # written again, whole
     assert sorted(p.name for p in tmp_path.iterdir()) == [cached.name]  # no temp files left behind
+
+
+def test_a_changing_catalogue_keeps_only_the_last_few_latents_files(shop: Shop, service: Recommender,
+                                                                    tmp_path: Path) -> None:  # fmt: skip
+    """Every change to the served catalogue wrote two whole-catalogue arrays (9.8 MiB each on Myntra) for good."""
+    gone = sorted(shop.bottoms)[: KEEP + 2]
+    embedder = PixelEmbedder(image_size=32)
+    entry = None
+    try:
+        for n in range(len(gone) + 1):
+            with shop.db.sessions() as session:
+                entry = catalogue_latents(session=session, designer=service.designer.model, embedder=embedder,
+                                          sha256=service.designer.sha256, cache_dir=tmp_path,
+                                          previous=entry)  # fmt: skip
+            if n < len(gone):
+                _set_active(shop.db, gone[n], False)
+    finally:
+        for item in gone:
+            _set_active(shop.db, item, True)
+    assert entry is not None and not set(gone) & set(entry.latents.item_ids.tolist())
+    for family in LATENTS_FAMILIES:
+        files = sorted(tmp_path.glob(f"{family}*.npy"))
+        assert len(files) == KEEP and tmp_path / f"{family}{entry.key}.npy" in files
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 def _sync(shop: Shop) -> None:

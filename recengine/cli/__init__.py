@@ -8,6 +8,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from recengine.cli import (
+    cache,
     data,
     datasets,
     db,
@@ -44,6 +45,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(index.app, name="index")
 app.add_typer(ops.jobs_app, name="jobs")
 app.add_typer(keys.app, name="keys")
+app.add_typer(cache.app, name="cache")
 app.command("worker")(ops.worker)
 app.command("demo")(demo.demo)
 app.command("recommend")(recommend.recommend)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from PIL import ImageOps
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recengine.cache_files import load_array, save_array
+from recengine.cache_files import load_array, prune_family, save_array
 from recengine.errors import NotFoundError
 from recengine.store.bulk import any_of
 from recengine.store.models import Image, Item
@@ -91,7 +92,7 @@ def load_image_cache(*, session: Session, item_ids: NDArray[np.int64], size: int
     or size never serves stale pixels.
     """
     shas = photo_shas(session, item_ids)
-    path = cache_dir / f"images-{size}-{_key(shas, size)}.npy"
+    path = cache_dir / f"{images_family(size)}{_key(shas, size)}.npy"
     cached = load_array(path, (len(shas), size, size, 3), mmap=True)
     if cached is not None:
         return cached
@@ -110,4 +111,16 @@ def load_image_cache(*, session: Session, item_ids: NDArray[np.int64], size: int
             out[n] = out[position[sha]]
     save_array(path, out)
     _log.info("cached %d images at %s", len(out), path)
+    prune_family(cache_dir, images_family(size))
     return out
+
+
+def images_family(size: int) -> str:
+    """The file name prefix of pixel caches at ``size``."""
+    return f"images-{size}-"
+
+
+def image_families(cache_dir: Path) -> list[str]:
+    """The pixel cache families present in ``cache_dir``, one per image size."""
+    sizes = {int(m.group(1)) for path in cache_dir.glob("images-*.npy") if (m := re.match(r"images-(\d+)-", path.name))}
+    return [images_family(size) for size in sorted(sizes)]

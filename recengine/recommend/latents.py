@@ -20,7 +20,7 @@ import torch
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
-from recengine.cache_files import load_array, save_array
+from recengine.cache_files import load_array, prune_family, save_array
 from recengine.compatibility.scoring import embed_images
 from recengine.datasets.image_cache import PREPARE_VERSION
 from recengine.embedding.catalogue import ServedItems, embed_served, prepared_chunks, served_items
@@ -30,6 +30,8 @@ from recengine.nets.designer import Designer
 from recengine.recommend.design_retrieve import CatalogueLatents
 
 _log = logging.getLogger(__name__)
+
+LATENTS_FAMILIES = ("designer-latents-", "retrieval-vectors-")
 
 
 @dataclass(frozen=True)
@@ -116,8 +118,8 @@ def catalogue_latents(*, session: Session, designer: Designer, sha256: str, cach
     key = latents_key(sha256, items, "" if embedder is None else embedder.version, sources)
     if previous is not None and previous.key == key:
         return previous
-    z_path = cache_dir / f"designer-latents-{key}.npy"
-    v_path = cache_dir / f"retrieval-vectors-{key}.npy"
+    z_family, v_family = LATENTS_FAMILIES
+    z_path, v_path = cache_dir / f"{z_family}{key}.npy", cache_dir / f"{v_family}{key}.npy"
     z_cached = load_array(z_path, (len(items), designer.config.compatibility.z_dim))
     v_cached = None if embedder is None else load_array(v_path, (len(items), embedder.dim))
     if z_cached is None or (embedder is not None and v_cached is None):
@@ -126,6 +128,8 @@ def catalogue_latents(*, session: Session, designer: Designer, sha256: str, cach
         if vectors is not None:
             save_array(v_path, vectors)
         _log.info("cached designer latents of %d items at %s", len(items), z_path)
+        for family in LATENTS_FAMILIES:
+            prune_family(cache_dir, family)
     else:
         z, vectors = torch.from_numpy(z_cached), v_cached
     latents = CatalogueLatents(items.ids, z, np.array(items.categories, dtype=np.str_), vectors)
