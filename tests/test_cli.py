@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from recengine.cli import app
@@ -211,6 +214,35 @@ def test_help_everywhere() -> None:
         result = runner.invoke(app, [*cmd, "--help"])
         assert result.exit_code == 0, (cmd, result.output)
         assert "Usage" in result.output
+
+
+def _lines(output: str) -> list[str]:
+    """The help's lines without box borders and padding."""
+    return [" ".join(line.strip(" │╭╮╰╯─").split()) for line in output.splitlines()]
+
+
+def _command(path: tuple[str, ...]) -> click.Command:
+    cmd: click.Command = typer.main.get_command(app)
+    for name in path:
+        cmd = cmd.commands[name]  # type: ignore[attr-defined]
+    return cmd
+
+
+def test_help_paragraphs_are_not_broken_where_the_source_wrapped() -> None:
+    """Typer kept a docstring's line breaks: "...stopped, or to free" and "space at once..." on two lines."""
+    runner = CliRunner()
+    checked = 0
+    for path in _commands(app):
+        output = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "3000"}).output
+        lines = _lines(output)
+        cmd = _command(path)
+        paragraphs = [" ".join(p.split()) for p in inspect.cleandoc(cmd.help or "").split("\n\n") if p.strip()]
+        listed = [" ".join(inspect.cleandoc(sub.help or "").split("\n\n")[0].split())
+                  for sub in getattr(cmd, "commands", {}).values()]  # fmt: skip
+        for text in [*paragraphs, *listed]:
+            assert any(text in line for line in lines), (path, text, output)
+            checked += 1
+    assert checked > 100
 
 
 def test_data_and_evaluate_commands_end_to_end(user_env: dict[str, str]) -> None:

@@ -26,9 +26,10 @@ from recengine.cli import (
     users,
 )
 from recengine.cli.common import err_console
+from recengine.cli.prose import Typer
 from recengine.errors import RecengineError
 
-app = typer.Typer(
+app = Typer(
     help="recengine: generate-then-retrieve fashion recommendation.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -8,9 +8,10 @@ import typer
 
 from recengine.cache_files import KEEP, prune_cache
 from recengine.cli.common import console
+from recengine.cli.prose import Typer
 from recengine.config import Settings
 
-app = typer.Typer(help="Arrays cached on disk (pixels, encoder outputs, retrieval vectors).", no_args_is_help=True)
+app = Typer(help="Arrays cached on disk (pixels, encoder outputs, retrieval vectors).", no_args_is_help=True)
 
 
 @app.command("prune")

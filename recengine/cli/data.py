@@ -9,13 +9,14 @@ import typer
 from rich.table import Table
 
 from recengine.cli.common import console, open_db, print_report, progress_bar
+from recengine.cli.prose import Typer
 from recengine.datasets.importers import run_import
 from recengine.datasets.importers.fashion_mnist import DEFAULT_PATH as FASHION_MNIST_PATH
 from recengine.store.catalogue import GROUPINGS, category_counts, totals
 from recengine.store.database import Database
 
-import_app = typer.Typer(help="Import catalogues and outfits (idempotent: re-running updates).", no_args_is_help=True)
-catalogue_app = typer.Typer(help="Inspect the catalogue.", no_args_is_help=True)
+import_app = Typer(help="Import catalogues and outfits (idempotent: re-running updates).", no_args_is_help=True)
+catalogue_app = Typer(help="Inspect the catalogue.", no_args_is_help=True)
 
 Limit = Annotated[int | None, typer.Option(help="Import at most this many rows (per split).", min=1)]
 ShowSkipped = Annotated[int, typer.Option(help="How many skipped rows to list.", min=0)]

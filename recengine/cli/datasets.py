@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from recengine.cli.common import console, open_db, progress_bar
+from recengine.cli.prose import Typer
 from recengine.datasets.outfits import (
     BuildSummary,
     SimulationParams,
@@ -20,7 +21,7 @@ from recengine.datasets.outfits import (
 )
 from recengine.datasets.outfits.simulate import DEFAULT_DATASET
 
-app = typer.Typer(help="Build outfit and user datasets (documented stand-ins; see docs/data.md).",
+app = Typer(help="Build outfit and user datasets (documented stand-ins; see docs/data.md).",
                   no_args_is_help=True)  # fmt: skip
 
 Polyvore = Annotated[

@@ -7,9 +7,10 @@ from typing import Annotated
 import typer
 
 from recengine.cli.common import console, open_db
+from recengine.cli.prose import Typer
 from recengine.store import migrate
 
-app = typer.Typer(help="Database schema (Alembic migrations) and server.", no_args_is_help=True)
+app = Typer(help="Database schema (Alembic migrations) and server.", no_args_is_help=True)
 
 
 @app.command()

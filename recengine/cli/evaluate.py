@@ -11,10 +11,11 @@ from rich.table import Table
 
 from recengine.cli.common import console, open_db
 from recengine.cli.outputs import output_file
+from recengine.cli.prose import Typer
 from recengine.evaluation.baselines import evaluate_baselines
 from recengine.evaluation.protocol_data import load_protocol_data
 
-app = typer.Typer(help="Evaluate models on the shared protocol.", no_args_is_help=True)
+app = Typer(help="Evaluate models on the shared protocol.", no_args_is_help=True)
 
 
 @app.command("baselines")

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from recengine.cli.common import console, open_db, progress_bar
 from recengine.cli.outputs import output_file
+from recengine.cli.prose import Typer
 from recengine.config import Settings
 from recengine.datasets.image_cache import prepare_image
 from recengine.embedding.catalogue import load_prepared
@@ -26,7 +27,7 @@ from recengine.recommend.service import index_categories
 from recengine.store.models import IndexVersion, Item
 from recengine.viz import Tile, save_grid
 
-app = typer.Typer(help="The FAISS catalogue index (artifacts under <data dir>/indexes).", no_args_is_help=True)
+app = Typer(help="The FAISS catalogue index (artifacts under <data dir>/indexes).", no_args_is_help=True)
 
 
 def index_name(value: str) -> str:

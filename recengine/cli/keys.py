@@ -8,10 +8,11 @@ import typer
 from rich.table import Table
 
 from recengine.cli.common import console, err_console, open_db
+from recengine.cli.prose import Typer
 from recengine.store.api_keys import create_key, list_keys, revoke_key
 from recengine.store.models import API_ROLES
 
-app = typer.Typer(help="API keys of the HTTP API.", no_args_is_help=True)
+app = Typer(help="API keys of the HTTP API.", no_args_is_help=True)
 
 
 @app.command("create")

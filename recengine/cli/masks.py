@@ -10,9 +10,10 @@ from rich.table import Table
 
 from recengine.cli.common import console, open_db
 from recengine.cli.data import request_index_sync
+from recengine.cli.prose import Typer
 from recengine.inpainting.repair import list_masks, remove_masks, store_masks
 
-app = typer.Typer(help="Masks of photo parts to repair by inpainting before the items are embedded.",
+app = Typer(help="Masks of photo parts to repair by inpainting before the items are embedded.",
                   no_args_is_help=True)  # fmt: skip
 
 

@@ -10,10 +10,11 @@ from rich.table import Table
 from sqlalchemy import select
 
 from recengine.cli.common import console, open_db
+from recengine.cli.prose import Typer
 from recengine.store.models import ModelVersion
 from recengine.training.register import register_checkpoint
 
-app = typer.Typer(help="Model versions (model_versions) and their checkpoints.", no_args_is_help=True)
+app = Typer(help="Model versions (model_versions) and their checkpoints.", no_args_is_help=True)
 
 
 @app.command("register")

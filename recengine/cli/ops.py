@@ -14,9 +14,10 @@ from rich.table import Table
 
 from recengine.cli.common import console, open_db
 from recengine.cli.outputs import output_file
+from recengine.cli.prose import Typer
 from recengine.store.jobs import cancel_job, get_job, list_jobs
 
-jobs_app = typer.Typer(help="Background jobs run by Celery workers.", no_args_is_help=True)
+jobs_app = Typer(help="Background jobs run by Celery workers.", no_args_is_help=True)
 
 
 def worker(

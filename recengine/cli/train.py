@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from recengine.cli.common import console, open_db, progress_bar
+from recengine.cli.prose import Typer
 from recengine.compatibility.recipes import DEFAULT_RECIPE, RECIPES
 from recengine.compatibility.train import VARIANTS
 from recengine.compatibility.warm_start import SPECS
@@ -37,7 +38,7 @@ def _train(params: dict[str, Any], what: str, background: bool) -> None:
                   f"{result['metrics']}")  # fmt: skip
 
 
-app = typer.Typer(help="Train models (checkpoints under the data dir, registered in model_versions).",
+app = Typer(help="Train models (checkpoints under the data dir, registered in model_versions).",
                   no_args_is_help=True)  # fmt: skip
 
 

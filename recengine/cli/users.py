@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session
 
 from recengine.api.settings import ApiSettings, api_settings
 from recengine.cli.common import console, open_db, progress_bar
+from recengine.cli.prose import Typer
 from recengine.preferences.service import fit_and_store, resolve_user
 from recengine.recommend.service import served_model_version_id
 
-app = typer.Typer(help="User preference vectors θu.", no_args_is_help=True)
+app = Typer(help="User preference vectors θu.", no_args_is_help=True)
 
 
 @app.command("fit")
