@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Days an ended job (and Celery's result row) is kept before a worker deletes it.",
     )
+    job_prune_interval_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="Seconds between one worker process's deletions of jobs past the retention (0: after every task).",
+    )
     api_public_url: str = Field(
         default="",
         description="The API's public base URL (https://recs.example.com), for the links in answers built away "

@@ -91,6 +91,7 @@ def _worker_env(settings: WorkerSettings) -> dict[str, str]:
         RECENGINE_BROKER_POLLING_INTERVAL=str(settings.broker_polling_interval),
         RECENGINE_WORKER_QUEUE=settings.worker_queue,
         RECENGINE_DATA_DIR=str(settings.data_dir),
+        RECENGINE_JOB_PRUNE_INTERVAL_S=str(settings.job_prune_interval_s),
         PYTHONUNBUFFERED="1",
     )
     if settings.broker_url:
@@ -134,11 +135,13 @@ def celery_worker(
     queue: str = "recengine",
     ready_timeout_s: float = 45.0,
     data_dir: Path | None = None,
+    job_prune_interval_s: float = 0.0,
 ) -> Iterator[WorkerHandle]:
     """Run ``celery -A workers.app worker`` (solo pool) on ``database_url`` until the block ends.
 
     Broker and result backend default to that database, as in production; ``broker_url`` replaces the broker.
-    The worker counts as ready once it has run a ping job.
+    The worker counts as ready once it has run a ping job. It prunes ended jobs after every task unless
+    ``job_prune_interval_s`` says otherwise, so a test sees each task's prune.
     """
     settings = WorkerSettings(
         database_url=database_url.render_as_string(hide_password=False),
@@ -147,6 +150,7 @@ def celery_worker(
         broker_polling_interval=POLLING_INTERVAL_S,
         worker_queue=queue,
         data_dir=data_dir or log_dir / "data",
+        job_prune_interval_s=job_prune_interval_s,
     )
     node = f"recengine-test-{os.getpid()}@{os.uname().nodename}"
     engine = make_engine(database_url)

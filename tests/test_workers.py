@@ -40,6 +40,7 @@ from recengine.store.jobs import (
 from recengine.store.models import Job
 from tests.celery_support import PROJECT_ROOT, WorkerHandle, broker_reachable, celery_worker
 from workers.app import PostgresTransport, WorkerSettings, create_app
+from workers.housekeeping import Every, prune_ended
 from workers.jobs import JobContext, enqueue, run_job, submit_job
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -179,6 +180,41 @@ def test_prune_deletes_ended_jobs_past_the_cutoff_only(session: Session) -> None
     assert set(session.scalars(select(Job.id).where(Job.id.in_(more)))) == set(more[:3])  # oldest went first
     with pytest.raises(NotFoundError, match="RECENGINE_JOB_RETENTION_DAYS"):
         get_job(session=session, job_id=more[4])
+
+
+class _CountingBackend:
+    """Celery's real result backend, counting its cleanups."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.cleanups = real, 0
+
+    def cleanup(self) -> None:
+        self.cleanups += 1
+        self.real.cleanup()
+
+
+def test_one_prune_deletes_in_batches_and_cleans_celery_once(db: Database, tmp_path: Path) -> None:
+    """`recengine jobs prune` cleaned Celery's results once per 1,000 jobs; a worker prune stops after its batches."""
+    with db.transaction() as session:
+        planted = [_planted(session, "succeeded", 400 + i) for i in range(5)]
+    app = create_app(WorkerSettings(database_url=db.url.render_as_string(hide_password=False), data_dir=tmp_path))
+    backend = _CountingBackend(app.backend)
+    try:
+        assert prune_ended(db=db, backend=backend, retention=timedelta(days=399), limit=2, batches=2) == 4
+        assert backend.cleanups == 1
+        assert prune_ended(db=db, backend=backend, retention=timedelta(days=399), limit=2) == 1
+        assert backend.cleanups == 2
+    finally:
+        app.close()
+    with db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Job).where(Job.id.in_(planted))) == 0
+
+
+def test_prunes_are_due_once_per_interval() -> None:
+    every = Every()
+    assert every.due(300, now=1000.0) and not every.due(300, now=1299.0)
+    assert every.due(300, now=1300.0) and not every.due(300, now=1300.5)
+    assert every.due(0, now=1300.5) and every.due(0, now=1300.5)
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), float("inf")])
@@ -544,19 +580,39 @@ def test_a_worker_deletes_ended_jobs_and_their_celery_results_past_the_retention
         ping = submit_job(db=worker.db, kind="ping", params={}, task=worker.app)
         done = worker.wait_for_job(ping.id)
         deadline = time.monotonic() + 20
-        while _exists(worker.db, old["succeeded"]) and time.monotonic() < deadline:
-            time.sleep(0.2)  # the worker prunes after the task's result is recorded
+        while (_exists(worker.db, old["succeeded"]) or _stored(worker.db, stale_task)) and time.monotonic() < deadline:
+            time.sleep(0.2)  # the worker prunes after the task's result is recorded: jobs, then Celery's rows
         wanted = {old["running"], recent, ping.id}
         with worker.db.sessions() as session:
             left = set(session.scalars(select(Job.id).where(Job.id.in_([*old.values(), recent, ping.id]))))
-            stale_rows = session.scalar(text("SELECT count(*) FROM celery_taskmeta WHERE task_id = :t"),
-                                        {"t": stale_task})  # fmt: skip
+        stale_rows = _stored(worker.db, stale_task)
         assert left == wanted, worker.log_tail()
         assert stale_rows == 0, worker.log_tail()
         assert AsyncResult(ping.task_id, app=worker.app).get(timeout=10) == done.result  # today's result stays
     finally:
         with worker.db.transaction() as session:
             session.execute(delete(Job).where(Job.id.in_([old["running"], recent])))
+
+
+def test_a_worker_prunes_at_most_once_per_interval(engine: Engine, tmp_path: Path) -> None:
+    """Each task paid both deletes: 20 ms and 17 ms with a week of a busy shop's 100,000 jobs and Celery rows."""
+    with celery_worker(engine.url, tmp_path, job_prune_interval_s=3600) as worker:  # its ready ping pruned
+        with worker.db.transaction() as session:
+            old = _planted(session, "succeeded", 30)
+        try:
+            ping = submit_job(db=worker.db, kind="ping", params={}, task=worker.app)
+            worker.wait_for_job(ping.id)
+            AsyncResult(ping.task_id, app=worker.app).get(timeout=10)
+            time.sleep(1.0)  # the prune, had it been due, runs after the result is stored
+            assert _exists(worker.db, old), worker.log_tail()
+        finally:
+            with worker.db.transaction() as session:
+                session.execute(delete(Job).where(Job.id == old))
+
+
+def _stored(db: Database, task_id: str) -> int:
+    with db.sessions() as session:
+        return int(session.scalar(text("SELECT count(*) FROM celery_taskmeta WHERE task_id = :t"), {"t": task_id}))
 
 
 def _exists(db: Database, job_id: int) -> bool:

@@ -118,7 +118,8 @@ def prune(
 ) -> None:  # fmt: skip
     """Delete ended jobs (succeeded, failed, cancelled) and Celery's stored results older than the retention now.
 
-    Workers already do this after every task; this is for a deployment whose workers are stopped, or to free
+    Workers already do this every RECENGINE_JOB_PRUNE_INTERVAL_S (300 s); this is for a deployment whose workers are
+    stopped, or to free
     space at once with a shorter retention. Pending and running jobs are never deleted."""
     from workers.app import WorkerSettings, create_app
     from workers.housekeeping import prune_ended
@@ -128,11 +129,9 @@ def prune(
     retention = timedelta(days=days)
     app = create_app(settings)
     app.conf.result_expires = retention  # what Celery's database backend deletes up to
-    total = 0
     try:
         with open_db() as db:
-            while (pruned := prune_ended(db=db, backend=app.backend, retention=retention)) > 0:
-                total += pruned
+            total = prune_ended(db=db, backend=app.backend, retention=retention)
     finally:
         app.close()
     console.print(f"deleted {total:,} jobs that ended more than {days:g} days ago, and Celery's results as old")
