@@ -113,7 +113,7 @@ def prune_family(directory: Path, prefix: str, *, keep: int = KEEP) -> Pruned:
     that no other family's files match it."""
     if keep < 1:
         raise ValueError(f"keep must be at least 1, got {keep}")
-    return _unlink(_by_recent_use(sorted(directory.glob(f"{prefix}*.npy")))[keep:])
+    return _unlink(_by_recent_use(list(directory.glob(f"{prefix}*.npy")))[keep:])
 
 
 def prune_cache(directory: Path, families: list[str], *, keep: int = KEEP) -> Pruned:

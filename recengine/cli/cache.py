@@ -28,6 +28,6 @@ def prune(
     from recengine.recommend.latents import LATENTS_FAMILIES
 
     directory = Settings().data_dir / "cache"
-    families = [*LATENTS_FAMILIES, *(image_families(directory) if directory.is_dir() else [])]
+    families = [*LATENTS_FAMILIES, *image_families(directory)]  # a missing folder has none
     pruned = prune_cache(directory, families, keep=keep)
     console.print(f"deleted {pruned.files:,} cache files ({pruned.bytes / 2**20:,.1f} MiB) from {directory}")
